@@ -1,0 +1,106 @@
+"""The ``jaft`` command line: one thin module per command, discovered from this package.
+
+Each command module defines ``COMMAND`` (e.g. ``"models"`` or ``"data prepare"``), ``ORDER`` (its place
+in ``jaft --help``) and ``main``, whose signature and docstring are the command's ``--help``. Modules
+import only typer at the top, so ``jaft --help`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from jaft import __version__
+from jaft.errors import JaftError
+
+GROUPS = {
+    "data": "Japanese data: bundled samples and the prepare pipeline (read → normalize → dedup → filter → augment → split).",
+    "export": "Export: merge → GGUF F16 → quantize → verify → Ollama. Without a subcommand, runs every stage.",
+    "tokenizer": "Tokenizer efficiency for Japanese: analyze, and extend the vocabulary.",
+}
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn JaftError into one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JaftError as e:
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {e.message}", markup=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _modules() -> list[Any]:
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "common":
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "COMMAND"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.COMMAND))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"jaft {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="jaft",
+        help="jaft — 日本語LLM適応ツールキット / adapt LLMs to Japanese: data → SFT → GRPO → eval → GGUF → Ollama.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_show_locals=False,  # locals can hold tokens and keys
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+    ) -> None:
+        pass
+
+    groups: dict[str, typer.Typer] = {}
+    mods = _modules()
+    group_callbacks = {m.COMMAND: m for m in mods if m.COMMAND in GROUPS}
+    for mod in mods:
+        name = mod.COMMAND
+        parts = name.split()
+        if name in GROUPS:
+            continue
+        if len(parts) == 1:
+            app.command(name)(_guard(mod.main))
+            continue
+        group, sub = parts
+        if group not in groups:
+            cb = group_callbacks.get(group)
+            g = typer.Typer(help=GROUPS[group], no_args_is_help=cb is None, add_completion=False)
+            if cb is not None:
+                g.callback(invoke_without_command=True)(_guard(cb.main))
+            groups[group] = g
+            app.add_typer(g, name=group)
+        groups[group].command(sub)(_guard(mod.main))
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    app = build_app()
+    app(args=argv, prog_name="jaft")

@@ -1,0 +1,3 @@
+from jaft.cli import main
+
+main()

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from jaft.config.base import StrictModel
+
+
+class TrainSection(StrictModel):
+    """SFT settings. ``None`` means: take it from the registry strategy or the planner."""
+
+    method: Literal["lora", "qlora", "full"] | None = None
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
+    learning_rate: float | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, ge=1)
+    gradient_accumulation: int | None = Field(None, ge=1)
+    max_seq_length: int | None = Field(None, ge=16)
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    lr_scheduler: str = "linear"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool | None = None
+    packing: bool = Field(True, description="padding-free batching of variable-length records")
+    use_liger: bool | None = Field(None, description="Liger fused kernels (default: on CUDA when installed)")
+    logging_steps: int = Field(10, ge=1)
+    eval_steps: int | None = Field(None, ge=1)
+    save_steps: int = Field(100, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    seed: int = 42
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
+    output_dir: str | None = None
+    continue_from: str | None = Field(None, description="adapter directory to keep training")
+    resume: str | None = Field(None, description="checkpoint dir, or 'latest'")
+    num_processes: int = Field(1, ge=1)
+    generation_test: bool = True
+
+
+class LoraSection(StrictModel):
+    r: int | None = Field(None, ge=1)
+    alpha: int | None = Field(None, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["auto"] = "auto"
+    modules_to_save: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Japanese data: execution modes, formats, preparation, bundled samples."""

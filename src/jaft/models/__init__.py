@@ -1,0 +1,1 @@
+"""Model loading, chat templates, LoRA helpers and tiny test models."""
