@@ -1,0 +1,1 @@
+"""Japanese text processing: normalization, analysis, style, augmentation, answers."""
