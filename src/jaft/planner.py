@@ -221,7 +221,8 @@ def plan_training(
     accum = gradient_accumulation or entry.recommended_gradient_accumulation
     effective = batch * accum
     seq = seq_len or entry.recommended_max_seq_length
-    gc = True if gradient_checkpointing is None else gradient_checkpointing
+    # On a GPU memory is the constraint; on CPU (tiny models) recomputation only costs time.
+    gc = hw.has_gpu if gradient_checkpointing is None else gradient_checkpointing
 
     def est(m: Method, b: int, s: int, g: bool) -> Estimate:
         return estimate_training(
@@ -236,7 +237,7 @@ def plan_training(
         return len(budget_per_gpu) > 1 and e.total_gb <= total_budget * 0.9
 
     e = est(method, batch, seq, gc)
-    if not fits(e) and not gc:
+    if not fits(e) and not gc and gradient_checkpointing is None:
         gc = True
         e = est(method, batch, seq, gc)
         reasons.append("gradient checkpointing on to fit memory")

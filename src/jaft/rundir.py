@@ -118,6 +118,8 @@ class RunDir:
         }
         if extra:
             record.update(extra)
+        # Round-trip through JSON so library objects (TorchVersion, Paths, dtypes) become plain values.
+        record = json.loads(json.dumps(record, default=str))
         self.path.mkdir(parents=True, exist_ok=True)
         write_text(self.run_file, yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
         return record

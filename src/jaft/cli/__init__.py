@@ -68,6 +68,7 @@ def build_app() -> typer.Typer:
         help="jaft — 日本語LLM適応ツールキット / adapt LLMs to Japanese: data → SFT → GRPO → eval → GGUF → Ollama.",
         no_args_is_help=True,
         add_completion=False,
+        rich_markup_mode="markdown",  # docstrings reflow as paragraphs; `code` renders as code
         pretty_exceptions_show_locals=False,  # locals can hold tokens and keys
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -92,7 +93,8 @@ def build_app() -> typer.Typer:
         group, sub = parts
         if group not in groups:
             cb = group_callbacks.get(group)
-            g = typer.Typer(help=GROUPS[group], no_args_is_help=cb is None, add_completion=False)
+            g = typer.Typer(help=GROUPS[group], no_args_is_help=cb is None, add_completion=False,
+                            rich_markup_mode="markdown")
             if cb is not None:
                 g.callback(invoke_without_command=True)(_guard(cb.main))
             groups[group] = g

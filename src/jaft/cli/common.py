@@ -17,7 +17,7 @@ ModelName = Annotated[
 Auto = Annotated[bool, typer.Option("--auto", help="pick the best registry model for this hardware")]
 Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")]
 Config = Annotated[
-    str | None, typer.Option("--config", "-c", help="YAML run config (presets in configs/<model>/<method>.yaml)")
+    str | None, typer.Option("--config", "-c", help="YAML run config (presets: configs/MODEL/METHOD.yaml)")
 ]
 Set = Annotated[
     list[str] | None,

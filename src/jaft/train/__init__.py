@@ -1,0 +1,1 @@
+"""Training: SFT (LoRA / QLoRA / full) and GRPO, built on TRL, PEFT and transformers."""

@@ -1,0 +1,209 @@
+"""What SFT and GRPO share: run setup, model + tokenizer loading with PEFT, and error translation."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from jaft.config import RunConfig
+from jaft.errors import JaftError
+from jaft.hardware import Hardware
+from jaft.selection import ModelChoice, select_model
+from jaft.train.strategy import Applied, Resolved
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def adapter_base(adapter_dir: str | Path) -> str:
+    """The base model an adapter was trained on (its adapter_config.json)."""
+    p = Path(adapter_dir)
+    cfg = p / "adapter_config.json"
+    if not cfg.is_file():
+        raise JaftError(f"{p}: no adapter_config.json; --continue-from wants a LoRA adapter directory "
+                        f"(a run's adapter/ folder)")
+    try:
+        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except json.JSONDecodeError as e:
+        raise JaftError(f"{cfg}:{e.lineno}: invalid JSON; the adapter directory is damaged") from None
+    if not base:
+        raise JaftError(f"{cfg}: base_model_name_or_path is empty; pass the base with --model-name")
+    return str(base)
+
+
+def choose_model(cfg: RunConfig, interactive: bool) -> ModelChoice:
+    m = cfg.model
+    if cfg.train.continue_from and not (m.model_type or m.model_name or m.auto):
+        base = adapter_base(cfg.train.continue_from)
+        return select_model(model_name=base)
+    return select_model(m.model_type, m.model_name, m.auto, interactive=interactive)
+
+
+def default_output(choice: ModelChoice, method: str, stage: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{choice.entry.key}-{stage}-{method}-{stamp}"
+
+
+def print_applied(console: Console, choice: ModelChoice, res: Resolved, hw: Hardware) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]model[/]: {choice.describe()}")
+    where = ", ".join(f"{g.name} {g.total_gb:.0f} GB" for g in hw.gpus) or f"CPU ({hw.cpu_count} cores)"
+    console.print(f"[bold]hardware[/]: {hw.backend}: {where}")
+    table = Table(title="settings applied", show_lines=False)
+    for col in ("setting", "value", "from", "why"):
+        table.add_column(col)
+    for k, a in res.applied.items():
+        table.add_row(k, str(a.value), a.source, a.why)
+    console.print(table)
+    for w in res.plan.warnings:
+        console.print(f"[yellow]warning[/]: {w}")
+
+
+def torch_dtype_for(precision: str):
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+@dataclass
+class ModelBundle:
+    model: Any
+    tokenizer: Any
+    notes: list[str]
+    template_note: str | None
+
+
+def load_for_training(
+    cfg: RunConfig, choice: ModelChoice, res: Resolved, hw: Hardware, console: Console,
+    *, continue_from: str | None = None,
+) -> ModelBundle:
+    """Tokenizer + model with the method applied: LoRA / QLoRA adapters, or full weights."""
+    from jaft.models.chat import ensure_chat_template
+    from jaft.models.loader import LoadSpec, load_model, load_tokenizer
+    from jaft.models.lora import detect_target_modules
+    from jaft.registry import load_registry
+
+    tok_src = continue_from if continue_from and (Path(continue_from) / "tokenizer_config.json").is_file() else choice.path
+    tokenizer = load_tokenizer(tok_src, cfg.model.trust_remote_code, cfg.model.revision)
+    template_note = ensure_chat_template(tokenizer, choice.entry.chat_template)
+    load_in = {"4bit": "4bit", "8bit": "8bit", "32bit": "32bit"}.get(res.load_in, "16bit")
+    if res.method == "full" and load_in in ("4bit", "8bit"):
+        raise JaftError("full fine-tuning cannot train quantized weights; use --method lora/qlora or load in 16-bit")
+    device_map = res.device_map
+    if device_map == "auto" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under DDP each process holds a whole copy on its own GPU.
+        device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    fallbacks = cfg.model.fallback_models if cfg.model.fallback_models is not None else load_registry().fallback_models
+    spec = LoadSpec(
+        choice.path,
+        load_in=load_in,  # type: ignore[arg-type]
+        dtype={"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[res.precision],
+        device_map=device_map if hw.has_gpu else ("cpu" if load_in in ("4bit", "8bit") else None),
+        max_memory=res.max_memory,
+        offload_folder=cfg.model.offload_folder,
+        trust_remote_code=cfg.model.trust_remote_code,
+        revision=cfg.model.revision,
+        attn_implementation=cfg.model.attn_implementation or "sdpa",
+        fallback_models=[] if continue_from else list(fallbacks),
+        allow_4bit_fallback=res.method != "full",
+    )
+    loaded = load_model(spec, log=lambda s: console.print(f"[yellow]{s}[/]"))
+    model = loaded.model
+    model.config.use_cache = False
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+    if res.method == "full":
+        if res.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return ModelBundle(model, tokenizer, loaded.notes, template_note)
+
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    if loaded.load_in in ("4bit", "8bit"):
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=res.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif res.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    if continue_from:
+        model = PeftModel.from_pretrained(model, continue_from, is_trainable=True)
+        return ModelBundle(model, tokenizer, [*loaded.notes, f"continuing adapter {continue_from}"], template_note)
+    targets = cfg.lora.target_modules
+    if targets == "auto":
+        targets = detect_target_modules(model)
+        res.applied["lora_target_modules"] = Applied(
+            targets, "detected", "every linear layer inside the transformer blocks (seed 001)")
+    lora = LoraConfig(
+        r=res.lora_r,
+        lora_alpha=res.lora_alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(targets),
+        modules_to_save=list(cfg.lora.modules_to_save) or None,
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    return ModelBundle(model, tokenizer, loaded.notes, template_note)
+
+
+@contextlib.contextmanager
+def translate_oom(res: Resolved) -> Iterator[None]:
+    """Out-of-memory during training → the seed's troubleshooting list plus the planner's suggestion."""
+    from jaft.models.loader import is_oom
+
+    try:
+        yield
+    except Exception as e:
+        if not is_oom(e):
+            raise
+        tips = [f"--set train.batch_size={max(1, res.batch_size // 2)} --set train.gradient_accumulation="
+                f"{res.gradient_accumulation * 2} (same effective batch)"]
+        if res.method != "qlora":
+            tips.append("--method qlora")
+        if not res.gradient_checkpointing:
+            tips.append("--set train.gradient_checkpointing=true")
+        tips.append(f"--set train.max_seq_length={max(128, res.max_seq_length // 2)}")
+        raise JaftError(
+            f"out of memory at batch {res.batch_size}, seq {res.max_seq_length} ({res.method}); try "
+            + ", then ".join(tips)
+            + f" — `jaft plan --model ... --method {res.method}` estimates each option"
+        ) from None
+
+
+def quiet_libraries() -> None:
+    """Our own progress bars and messages replace the libraries' per-call tqdm bars and notices."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("trl").setLevel(logging.ERROR)
+    logging.getLogger("peft").setLevel(logging.ERROR)

@@ -1,0 +1,280 @@
+"""Supervised fine-tuning: LoRA, QLoRA or full, through TRL's SFTTrainer.
+
+The run directory gets jaft_run.yaml (resolved config + what was applied and why), adapter/ or model/
+(with the tokenizer), checkpoints/, metrics.jsonl and report.md with a loss curve and a generation test.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from jaft.config import RunConfig
+from jaft.data.records import Record
+from jaft.errors import JaftError
+from jaft.rundir import RunDir
+from jaft.train.strategy import Applied
+
+
+def latest_checkpoint(run: RunDir) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not run.checkpoints_dir.is_dir():
+        return None
+    return get_last_checkpoint(str(run.checkpoints_dir))
+
+
+def _resume_target(cfg: RunConfig) -> tuple[RunDir, str, RunConfig]:
+    """Run dir, checkpoint and recorded config for ``--resume [CHECKPOINT]``."""
+    resume = cfg.train.resume or "latest"
+    if resume != "latest":
+        ckpt = Path(resume)
+        if not (ckpt / "trainer_state.json").is_file():
+            raise JaftError(f"{ckpt}: not a checkpoint (no trainer_state.json); pass a checkpoints/checkpoint-N dir")
+        run = RunDir(cfg.train.output_dir or ckpt.parent.parent)
+    else:
+        if not cfg.train.output_dir:
+            raise JaftError("--resume needs the run to resume: pass --output RUN_DIR (or a checkpoint path)")
+        run = RunDir(cfg.train.output_dir)
+        found = latest_checkpoint(run)
+        if found is None:
+            raise JaftError(f"{run.path}: no checkpoint to resume from in checkpoints/; start a new run instead")
+        ckpt = Path(found)
+    recorded = run.read_config()
+    recorded.train.resume = str(ckpt)
+    recorded.train.output_dir = str(run.path)
+    return run, str(ckpt), recorded
+
+
+def run_sft(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    interactive: bool = False,
+    data: list[str] | None = None,
+    records: tuple[list[Record], list[Record]] | None = None,
+    generation_test: bool | None = None,
+) -> RunDir:
+    """Train, save, test and report.
+
+    ``data``: a prepared dir or raw files (default: ``cfg.data.path``, else the execution mode's data).
+    ``records`` bypasses data loading (for library use and tests).
+    """
+    console = console or Console(stderr=True)
+    from jaft.hardware import apply_gpu_tuning, detect
+    from jaft.train.common import (
+        choose_model,
+        default_output,
+        is_main_process,
+        load_for_training,
+        print_applied,
+        quiet_libraries,
+        translate_oom,
+    )
+    from jaft.train.strategy import resolve_training
+
+    quiet_libraries()
+
+    resume_ckpt = None
+    if cfg.train.resume:
+        run, resume_ckpt, cfg = _resume_target(cfg)
+        console.print(f"[bold]resuming[/] {run.path} from {resume_ckpt}")
+    choice = choose_model(cfg, interactive)
+    hw = detect(cfg.train.output_dir or ".")
+    tuning = apply_gpu_tuning(hw)
+    res = resolve_training(cfg, choice, hw)
+    if not resume_ckpt:
+        if interactive:
+            _ask_settings(cfg, res, choice, console)
+        run = RunDir(cfg.train.output_dir or default_output(choice, res.method, "sft"))
+        if is_main_process() and run.exists() and latest_checkpoint(run):
+            raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume to continue it or "
+                            f"choose another --output")
+    cfg.train.output_dir = str(run.path)
+    if is_main_process():
+        print_applied(console, choice, res, hw)
+        for t in tuning:
+            console.print(f"  tuning: {t}")
+
+    # Data ---------------------------------------------------------------------------------------------
+    if records is None:
+        from jaft.train.data import load_records
+
+        train_recs, val_recs, data_source = load_records(cfg, data, run.path, console)
+    else:
+        train_recs, val_recs = records
+        data_source = "records passed in"
+
+    bundle = load_for_training(cfg, choice, res, hw, console, continue_from=cfg.train.continue_from)
+    model, tokenizer = bundle.model, bundle.tokenizer
+    if bundle.template_note:
+        res.applied["chat_template"] = Applied(bundle.template_note, "default", "the tokenizer had no chat template")
+
+    from jaft.train.data import build_dataset
+
+    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length)
+    eval_ds, eval_stats = build_dataset(val_recs, tokenizer, res.max_seq_length) if val_recs else (None, None)
+    if is_main_process():
+        console.print(f"[bold]data[/]: {data_source}: {train_stats['records']} records → {train_stats['examples']} "
+                      f"examples ({train_stats['completion_tokens']:,} trained tokens, {train_stats['truncated']} "
+                      f"truncated, {train_stats['dropped_no_completion']} with no completion left)"
+                      + (f"; validation {eval_stats['examples']} examples" if eval_stats else ""))
+        run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
+                           extra={"status": "running", "model_path": choice.path, "data": data_source,
+                                  "data_stats": {"train": train_stats, "validation": eval_stats}})
+
+    trainer = _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run)
+    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "NanGuard")
+    t0 = time.perf_counter()
+    with translate_oom(res):
+        result = trainer.train(resume_from_checkpoint=resume_ckpt)
+    seconds = time.perf_counter() - t0
+
+    if guard.bad_step is not None:
+        last = latest_checkpoint(run)
+        raise JaftError(
+            f"training stopped at step {guard.bad_step}: {guard.reason}; the last good checkpoint is "
+            f"{last or '(none yet)'} — lower --lr, raise warmup (--set train.warmup_ratio=0.1) or check the data"
+        )
+    if not is_main_process():
+        return run
+
+    metrics = dict(result.metrics)
+    if eval_ds is not None:
+        metrics.update(trainer.evaluate())
+    _save_weights(trainer, tokenizer, res.method, run)
+    generations = []
+    if generation_test if generation_test is not None else cfg.train.generation_test:
+        from jaft.models.generate import generate_texts
+
+        console.print("[bold]generation test[/] (seed prompts)")
+        generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40)
+        for g in generations:
+            console.print(f"  {g['prompt']} → {g['output'][:80]!r}")
+    losses = [r["loss"] for r in run.read_metrics() if isinstance(r.get("loss"), (int, float))]
+    summary = {
+        "model": choice.path,
+        "method": res.method,
+        "steps": trainer.state.global_step,
+        "train seconds": round(seconds, 1),
+        "first logged loss": round(losses[0], 4) if losses else "—",
+        "last logged loss": round(losses[-1], 4) if losses else "—",
+        "eval loss": round(metrics["eval_loss"], 4) if "eval_loss" in metrics else "—",
+        "tokens / s (non-pad)": _tokens_per_second(run, metrics),
+        "data": data_source,
+        "output": str(run.final_weights()[1]),
+    }
+    from jaft.train.report import write_report
+
+    write_report(run, title=f"jaft SFT: {choice.entry.key} ({res.method})", summary=summary,
+                 applied=res.applied_dict(), generations=generations)
+    run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
+                       extra={"status": "finished", "model_path": choice.path, "data": data_source,
+                              "data_stats": {"train": train_stats, "validation": eval_stats},
+                              "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                              "generation_test": generations, "notes": bundle.notes})
+    console.print(f"[green]done[/]: {run.path} (report: {run.report_file})")
+    return run
+
+
+def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir):
+    from trl import SFTConfig, SFTTrainer
+
+    from jaft.train.callbacks import MetricsCallback, NanGuard, ProgressCallback
+
+    t = cfg.train
+    use_liger = (t.use_liger if t.use_liger is not None else _liger_available()) and hw.backend == "cuda"
+    args = SFTConfig(
+        output_dir=str(run.checkpoints_dir),
+        per_device_train_batch_size=res.batch_size,
+        per_device_eval_batch_size=res.batch_size,
+        gradient_accumulation_steps=res.gradient_accumulation,
+        learning_rate=res.learning_rate,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.lr_scheduler,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_steps=t.eval_steps or t.save_steps,
+        bf16=res.precision == "bf16",
+        fp16=res.precision == "fp16",
+        # Checkpointing is applied to the model before PEFT wraps it (see load_for_training).
+        gradient_checkpointing=False,
+        max_length=res.max_seq_length,
+        packing=t.packing,
+        packing_strategy="bfd",
+        padding_free=t.packing,
+        completion_only_loss=True,
+        report_to=list(t.report_to) or "none",
+        seed=t.seed,
+        data_seed=t.seed,
+        use_liger_kernel=use_liger,
+        disable_tqdm=True,
+        use_cpu=not hw.has_gpu,
+        ddp_find_unused_parameters=False,
+        dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        callbacks=[MetricsCallback(run), ProgressCallback("SFT"), NanGuard(model)],
+    )
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import ProgressCallback as HFProgress
+
+    for cb in (PrinterCallback, HFProgress):
+        trainer.remove_callback(cb)
+    return trainer
+
+
+def _tokens_per_second(run: RunDir, metrics: dict[str, Any]) -> float | str:
+    seen = [r["num_tokens"] for r in run.read_metrics() if isinstance(r.get("num_tokens"), (int, float))]
+    runtime = metrics.get("train_runtime")
+    return round(seen[-1] / runtime, 1) if seen and runtime else "—"
+
+
+def _liger_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None
+
+
+def _save_weights(trainer: Any, tokenizer: Any, method: str, run: RunDir) -> None:
+    from jaft.fsutil import atomic_dir
+
+    target = run.model_dir if method == "full" else run.adapter_dir
+    with atomic_dir(target) as tmp:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+
+def _ask_settings(cfg: RunConfig, res: Any, choice: Any, console: Console) -> None:
+    """The seed's interactive settings: epochs, learning rate and output name, defaults offered."""
+    from rich.prompt import FloatPrompt, Prompt
+
+    from jaft.train.common import default_output
+
+    epochs = FloatPrompt.ask("エポック数 / epochs", default=cfg.train.epochs, console=console)
+    lr = FloatPrompt.ask("学習率 / learning rate", default=res.learning_rate, console=console)
+    out = Prompt.ask("出力名 / output", default=str(cfg.train.output_dir or default_output(choice, res.method, "sft")),
+                     console=console)
+    if epochs <= 0 or lr <= 0:
+        raise JaftError("epochs and learning rate must be positive")
+    cfg.train.epochs = epochs
+    if lr != res.learning_rate:
+        res.learning_rate = lr
+        res.applied["learning_rate"] = Applied(lr, "config", "entered interactively")
+    cfg.train.output_dir = out
