@@ -98,7 +98,7 @@ def test_labels_through_the_trl_training_path(tiny_qwen, tmp_path):
     res = resolve_training(cfg, choice, hw)
     bundle = load_for_training(cfg, choice, res, hw, Console(quiet=True))
     rec = Record(kind="prompt_completion", prompt="3+4は？", completion="<think>\n3に4を足す。\n</think>\n<answer>7</answer>")
-    ds, stats = build_dataset([rec], bundle.tokenizer, 512)
+    ds, _ = build_dataset([rec], bundle.tokenizer, 512)
     trainer = _make_trainer(cfg, res, hw, bundle.model, bundle.tokenizer, ds, None, RunDir(tmp_path))
     row = trainer.train_dataset[0]
     labelled = [i for i, lab in zip(row["input_ids"], row["labels"], strict=True) if lab != -100]
