@@ -427,9 +427,15 @@ def _mv_parse(text: str, timeout: int | None) -> tuple:
     )
 
 
+_JAPANESE_LETTER = re.compile(r"[\u3041-\u309f\u30a1-\u30fa\u30fc\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=8192)
 def _math_verify(gold: str, pred: str) -> bool:
     if len(gold) > _MATH_VERIFY_MAX_CHARS or len(pred) > _MATH_VERIFY_MAX_CHARS:
         return False
+    if _JAPANESE_LETTER.search(gold) or _JAPANESE_LETTER.search(pred):
+        return False  # words left after normalization are not mathematics; equal strings matched earlier
     _quiet_math_verify()
     from math_verify import verify
 
