@@ -167,6 +167,7 @@ LANGUAGE = [
     (think("まず3と4を足します。"), None, 1.0),
     (think("カタカナとひらがなと漢字"), None, 1.0),
     (think("ｶﾀｶﾅ"), None, 1.0),  # half-width katakana
+    (think("ｶﾞｲﾄﾞ"), None, 1.0),  # with half-width voicing marks
     (think("First add the numbers."), None, 0.0),
     (think("abcd あいうえ"), None, 0.5),
     (think("Let me think. まず足す"), None, 4 / 14),
@@ -420,6 +421,7 @@ def test_resolve_reward_from_a_file(tmp_path: Path) -> None:
     )
     func = resolve_reward(f"{path}:short")
     assert func(["abc", "abcdef"]) == [1.0, 0.0]
+    assert pickle.loads(pickle.dumps(func))(["abc"]) == [1.0]
 
 
 def test_resolve_reward_from_a_user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

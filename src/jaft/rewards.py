@@ -44,6 +44,7 @@ import importlib
 import importlib.util
 import inspect
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -261,7 +262,7 @@ def _is_kana(cp: int) -> bool:
         or 0x30A1 <= cp <= 0x30FA  # katakana (not ゠ or ・)
         or 0x30FC <= cp <= 0x30FF  # ー ヽ ヾ ヿ
         or 0x31F0 <= cp <= 0x31FF  # katakana phonetic extensions
-        or 0xFF66 <= cp <= 0xFF9D  # half-width katakana
+        or 0xFF66 <= cp <= 0xFF9F  # half-width katakana and its voicing marks ﾞﾟ
     )
 
 
@@ -458,9 +459,12 @@ def _load_dotted(spec: str) -> Any:
         if module_spec is None or module_spec.loader is None:
             raise JaftError(f"reward '{spec}': cannot load {module_name} as a Python module")
         module = importlib.util.module_from_spec(module_spec)
+        # Registered like an import, so pickle and copy find the module of its functions again.
+        sys.modules[module_spec.name] = module
         try:
             module_spec.loader.exec_module(module)
         except Exception as exc:
+            sys.modules.pop(module_spec.name, None)
             raise JaftError(f"reward '{spec}': importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
     else:
         try:
