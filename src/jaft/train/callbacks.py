@@ -14,9 +14,10 @@ from jaft.rundir import RunDir
 class MetricsCallback(TrainerCallback):
     """One JSON line per log step (rank 0 only), plus anything ``extra`` adds (GRPO samples)."""
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, extra: Any = None) -> None:
         self.run = run
         self.t0 = time.perf_counter()
+        self.extra = extra  # callable(state) -> dict merged into each row (e.g. sample completions)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -26,6 +27,8 @@ class MetricsCallback(TrainerCallback):
         for k, v in logs.items():
             if isinstance(v, (int, float, str)) or v is None:
                 row[k] = v
+        if self.extra is not None and "loss" in logs:
+            row.update(self.extra(state))
         self.run.append_metrics(row)
 
 

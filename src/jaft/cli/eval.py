@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jaft.cli.common import Json
+
+COMMAND = "eval"
+ORDER = 50
+
+
+def main(
+    model: Annotated[str, typer.Option("--model", help="merged model dir, LoRA adapter dir, or a jaft run directory")],
+    task: Annotated[str, typer.Option("--task", help="math | generate | perplexity")] = "math",
+    adapter: Annotated[str | None, typer.Option("--adapter", help="LoRA adapter to apply on --model")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="math: JSONL problems with answers (default: bundled held-out set); perplexity: text file")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="evaluate only the first N items")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="prompts generated together")] = 8,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="generation length limit")] = 256,
+    out: Annotated[str | None, typer.Option("--out", help="math: predictions JSONL (default: next to the model / run)")] = None,
+    json_: Json = False,
+) -> None:
+    """Evaluate a trained model: math accuracy, generation test, or perplexity.
+
+    `math` generates for each problem (batched, progress with running accuracy), extracts the answer with
+    the reward's Japanese normalizer and reports accuracy, format rate and language consistency, writing
+    every prediction to a JSONL file. `generate` runs the seed's prompts (こんにちは、私は / 日本語について /
+    機械学習とは). `perplexity` measures a text file. Works on a merged model, a model + adapter, and a run dir.
+    """
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from jaft.errors import JaftError
+    from jaft.eval.run import run_eval
+
+    if task not in ("math", "generate", "perplexity"):
+        raise JaftError(f"--task {task}: use math, generate or perplexity")
+    console = Console(stderr=True)
+    result = run_eval(Path(model), task, adapter=adapter, data=data, limit=limit, batch_size=batch_size,
+                      max_new_tokens=max_new_tokens, out=out, console=console)
+    if json_:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    if task == "generate":
+        for g in result["generations"]:
+            console.print(f"[bold]{g['prompt']}[/] → {g['output']}")
+        return
+    for k, v in result.items():
+        console.print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")

@@ -1,0 +1,1 @@
+"""Evaluation: math accuracy with Japanese answer extraction, generation test, perplexity."""

@@ -1,0 +1,55 @@
+"""``jaft eval``: load what training produced and run one task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def run_eval(
+    model: Path,
+    task: str,
+    *,
+    adapter: str | None = None,
+    data: str | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    out: str | None = None,
+    system_prompt: str | None = None,
+    console: Any = None,
+) -> dict[str, Any]:
+    from jaft.config.grpo import DEFAULT_SYSTEM_PROMPT
+    from jaft.models.trained import load_trained, resolve_trained
+    from jaft.train.common import quiet_libraries
+
+    quiet_libraries()
+    source = resolve_trained(model, adapter)
+    result: dict[str, Any] = {"model": source.describe(), "task": task}
+    if task == "math":
+        from jaft.eval.math import evaluate_math, load_problems
+
+        if data is None:
+            from jaft.data.samples import math_eval_path
+
+            data = str(math_eval_path())
+        problems = load_problems(data, limit)  # parse before the model loads: bad data fails fast
+        m, tok = load_trained(source)
+        preds = out or str((model if model.is_dir() else model.parent) / "eval_math_predictions.jsonl")
+        result |= evaluate_math(m, tok, problems, system_prompt=system_prompt or DEFAULT_SYSTEM_PROMPT,
+                                batch_size=batch_size, max_new_tokens=max_new_tokens, predictions_file=preds,
+                                console=console)
+    elif task == "generate":
+        from jaft.models.generate import generate_texts
+
+        m, tok = load_trained(source)
+        result["generations"] = generate_texts(m, tok, max_new_tokens=min(max_new_tokens, 100))
+    else:
+        from jaft.errors import JaftError
+        from jaft.eval.perplexity import perplexity
+
+        if data is None:
+            raise JaftError("--task perplexity needs --data TEXT_FILE")
+        m, tok = load_trained(source)
+        result |= perplexity(m, tok, data, limit=limit, console=console)
+    return result

@@ -1,0 +1,326 @@
+"""GRPO (seed 004): group sampling with Japanese-aware rewards, via TRL's GRPOTrainer.
+
+Runs from an SFT run directory (its adapter keeps training; TRL freezes a copy of it as the KL
+reference) or from a model. The prompt is rendered with the model's chat template plus a Japanese
+instruction asking for <think> and <answer>; the sampling temperature anneals from
+``initial_temperature`` to ``final_temperature`` over training.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from jaft.config import RunConfig
+from jaft.data.records import Record
+from jaft.errors import JaftError
+from jaft.rundir import RunDir
+from jaft.train.strategy import Applied
+
+
+def resolve_rewards(spec: dict[str, float], max_completion_length: int = 1024) -> tuple[list[Any], list[float]]:
+    """Reward functions and weights from names or dotted paths; fails before any model loads."""
+    from jaft.rewards import resolve_reward
+
+    if not spec:
+        raise JaftError("grpo.rewards is empty; name at least one reward, e.g. --reward format=1 --reward accuracy=1")
+    funcs, weights = [], []
+    for name, weight in spec.items():
+        # The overlong penalty counts against the completion budget GRPO actually samples with.
+        params = {"max_length": max_completion_length, "cache": max(1, max_completion_length // 4)} if name == "length" else {}
+        funcs.append(resolve_reward(name, **params))
+        weights.append(float(weight))
+    return funcs, weights
+
+
+def prompt_rows(records: list[Record], answer_column: str = "answer") -> tuple[list[dict[str, str]], int]:
+    """(problem, gold answer) pairs; records without a gold answer are counted, not used."""
+    rows, skipped = [], 0
+    for r in records:
+        answer = r.answer if answer_column == "answer" else r.meta.get(answer_column)
+        problem = r.prompt if r.kind == "prompt_completion" else next(
+            (m.content for m in (r.messages or []) if m.role == "user"), None)
+        if answer is None or not problem:
+            skipped += 1
+            continue
+        rows.append({"problem": problem, "answer": str(answer)})
+    return rows, skipped
+
+
+class _AnnealingTrainerMixin:
+    """Lets the sampling temperature change during training, in generation and in the log-probs alike."""
+
+    def set_temperature(self, t: float) -> None:
+        from accelerate.utils import is_peft_model as _is_peft
+        from trl.trainer.utils import add_fused_lm_head
+
+        self.temperature = t
+        if getattr(self, "generation_config", None) is not None:
+            self.generation_config.temperature = t
+        if isinstance(getattr(self, "generation_kwargs", None), dict):
+            self.generation_kwargs["temperature"] = t
+        vllm = getattr(self, "vllm_generation", None)
+        if vllm is not None and hasattr(vllm, "temperature"):
+            vllm.temperature = t
+        # The fused LM head closes over the temperature: re-patch it from the class's own forward.
+        targets = [self.model.get_base_model() if _is_peft(self.model) else self.model]
+        if getattr(self, "ref_model", None) is not None:
+            targets.append(self.ref_model)
+        for i, m in enumerate(targets):
+            m.forward = types.MethodType(type(m).forward, m)
+            add_fused_lm_head(m, temperature=t, cast_lm_head_to_fp32=self.args.cast_lm_head_to_fp32,
+                              outputs=("log_probs", "entropy") if i == 0 else ("log_probs",))
+
+
+def annealed(step: int, total: int, t0: float, t1: float) -> float:
+    """Linear schedule from t0 (step 0) to t1 (last step)."""
+    if total <= 1:
+        return t1
+    return t0 + (t1 - t0) * min(step, total - 1) / (total - 1)
+
+
+def run_grpo(
+    cfg: RunConfig,
+    *,
+    from_run: str | None = None,
+    data: list[str] | None = None,
+    records: list[Record] | None = None,
+    console: Console | None = None,
+) -> RunDir:
+    console = console or Console(stderr=True)
+    from jaft.hardware import apply_gpu_tuning, detect
+    from jaft.models.trained import resolve_trained
+    from jaft.selection import select_model
+    from jaft.train.common import (
+        choose_model,
+        default_output,
+        is_main_process,
+        load_for_training,
+        print_applied,
+        quiet_libraries,
+        translate_oom,
+    )
+    from jaft.train.sft import latest_checkpoint
+    from jaft.train.strategy import resolve_training
+
+    quiet_libraries()
+    g = cfg.grpo
+    # Everything that can be wrong with the request is checked before a model loads.
+    reward_funcs, reward_weights = resolve_rewards(g.rewards, g.max_completion_length)
+    if records is None:
+        from jaft.train.data import load_records
+
+        work = Path(cfg.train.output_dir or "runs")
+        train_recs, _, data_source = load_records(cfg, data, work, console)
+    else:
+        train_recs, data_source = records, "records passed in"
+    rows, skipped = prompt_rows(train_recs, g.answer_column)
+    if not rows:
+        raise JaftError(f"no record has a gold '{g.answer_column}' (GRPO scores answers against it); use math "
+                        f"problems with answers, e.g. problem/solution records with <answer>…</answer>")
+
+    resume_ckpt = None
+    continue_from = cfg.train.continue_from
+    sft_source = None
+    if cfg.train.resume:
+        from jaft.train.sft import _resume_target
+
+        run, resume_ckpt, cfg = _resume_target(cfg)
+        g = cfg.grpo
+        continue_from = cfg.train.continue_from  # the recorded config names base and adapter
+        from_run = None
+    if from_run:
+        sft_source = resolve_trained(from_run)
+        choice = select_model(model_name=sft_source.base)
+        continue_from = sft_source.adapter
+        if sft_source.run_method and not cfg.train.method:
+            cfg.train.method = "qlora" if sft_source.run_method == "qlora" else (
+                "lora" if sft_source.adapter else cfg.train.method)
+        cfg.train.continue_from = continue_from
+        # Record the resolved base so the run directory stands on its own (resume, eval, export).
+        cfg.model.model_name, cfg.model.model_type, cfg.model.auto = sft_source.base, None, False
+    else:
+        choice = choose_model(cfg, interactive=False)
+    hw = detect(cfg.train.output_dir or ".")
+    tuning = apply_gpu_tuning(hw)
+    res = resolve_training(cfg, choice, hw)
+    res.learning_rate = g.learning_rate
+    res.batch_size = g.batch_size
+    res.gradient_accumulation = g.gradient_accumulation
+    for k, v in (("learning_rate", g.learning_rate), ("batch_size", g.batch_size),
+                 ("gradient_accumulation", g.gradient_accumulation)):
+        res.applied[k] = Applied(v, "config", "grpo section (GRPO steps are small; R1 uses ~1e-6 … 3e-6)")
+    res.applied["rewards"] = Applied(dict(g.rewards), "config", "name → weight")
+    res.applied["temperature"] = Applied(f"{g.initial_temperature} → {g.final_temperature}", "config",
+                                         "annealed linearly over training (seed 004)")
+    if sft_source is not None:
+        res.applied["from_run"] = Applied(str(from_run), "config", f"continues {sft_source.describe()}")
+    if not resume_ckpt:
+        run = RunDir(cfg.train.output_dir or default_output(choice, res.method, "grpo"))
+        if is_main_process() and run.exists() and latest_checkpoint(run):
+            raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume or another --output")
+    cfg.train.output_dir = str(run.path)
+    if is_main_process():
+        print_applied(console, choice, res, hw)
+        for t in tuning:
+            console.print(f"  tuning: {t}")
+        console.print(f"[bold]data[/]: {data_source}: {len(rows)} problems with answers"
+                      + (f", {skipped} records without a gold answer not used" if skipped else ""))
+
+    bundle = load_for_training(cfg, choice, res, hw, console, continue_from=continue_from)
+    model, tokenizer = bundle.model, bundle.tokenizer
+    from datasets import Dataset
+
+    from jaft.models.chat import render_prompt
+
+    dataset = Dataset.from_list(
+        [{"prompt": render_prompt(tokenizer, r["problem"], g.system_prompt), g.answer_column: r["answer"]}
+         for r in rows])
+    if is_main_process():
+        run.write_run_file(stage="grpo", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
+                           extra={"status": "running", "model_path": choice.path, "data": data_source,
+                                  "problems": len(rows), "skipped_without_answer": skipped})
+
+    trainer = _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_weights, run)
+    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "NanGuard")
+    t0 = time.perf_counter()
+    with translate_oom(res):
+        result = trainer.train(resume_from_checkpoint=resume_ckpt)
+    seconds = time.perf_counter() - t0
+    if guard.bad_step is not None:
+        raise JaftError(f"GRPO stopped at step {guard.bad_step}: {guard.reason}; last good checkpoint "
+                        f"{latest_checkpoint(run) or '(none yet)'} — lower grpo.learning_rate")
+    if not is_main_process():
+        return run
+    from jaft.fsutil import atomic_dir
+
+    target = run.model_dir if res.method == "full" else run.adapter_dir
+    with atomic_dir(target) as tmp:
+        if res.method == "full":
+            trainer.model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            # Only the trained adapter: TRL's frozen "ref" copy stays behind.
+            trainer.model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
+        tokenizer.save_pretrained(tmp)
+
+    metrics_rows = run.read_metrics()
+    reward_keys = sorted({k for r in metrics_rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})
+    first = next((r for r in metrics_rows if "reward" in r), {})
+    last = next((r for r in reversed(metrics_rows) if "reward" in r), {})
+    summary: dict[str, Any] = {
+        "model": choice.path + (f" + {continue_from}" if continue_from else ""),
+        "method": res.method,
+        "steps": trainer.state.global_step,
+        "train seconds": round(seconds, 1),
+        "problems": len(rows),
+        "first reward (mean)": round(first.get("reward", float("nan")), 4) if first else "—",
+        "last reward (mean)": round(last.get("reward", float("nan")), 4) if last else "—",
+        "output": str(target),
+    }
+    for k in reward_keys:
+        summary[f"last {k}"] = round(last.get(k, float("nan")), 4) if last else "—"
+    samples = [s for r in metrics_rows for s in r.get("samples", [])][-4:]
+    sections = {}
+    if samples:
+        lines = ["| completion | rewards |", "|---|---|"]
+        for s in samples:
+            text = s["completion"].replace("|", "\\|").replace("\n", "⏎")[:300]
+            lines.append(f"| {text} | {s['rewards']} |")
+        sections["Sample completions (last log steps)"] = "\n".join(lines)
+    from jaft.train.report import write_report
+
+    write_report(run, title=f"jaft GRPO: {choice.entry.key} ({res.method})", summary=summary,
+                 applied=res.applied_dict(), sections=sections,
+                 curve_keys=("reward", "reward_std", *reward_keys))
+    run.write_run_file(stage="grpo", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
+                       extra={"status": "finished", "model_path": choice.path, "data": data_source,
+                              "problems": len(rows), "skipped_without_answer": skipped,
+                              "metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+                              "notes": bundle.notes})
+    console.print(f"[green]done[/]: {run.path} (report: {run.report_file})")
+    return run
+
+
+def _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_weights, run: RunDir):
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import ProgressCallback as HFProgress
+    from trl import GRPOConfig, GRPOTrainer
+
+    from jaft.train.callbacks import MetricsCallback, NanGuard, ProgressCallback
+
+    g, t = cfg.grpo, cfg.train
+
+    class Trainer(_AnnealingTrainerMixin, GRPOTrainer):
+        pass
+
+    args = GRPOConfig(
+        output_dir=str(run.checkpoints_dir),
+        per_device_train_batch_size=g.batch_size,
+        gradient_accumulation_steps=g.gradient_accumulation,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        beta=g.beta,
+        learning_rate=g.learning_rate,
+        num_train_epochs=g.epochs,
+        max_steps=g.max_steps,
+        temperature=g.initial_temperature,
+        reward_weights=reward_weights,
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        bf16=res.precision == "bf16",
+        fp16=res.precision == "fp16",
+        gradient_checkpointing=False,  # applied to the model before PEFT (load_for_training)
+        use_cpu=not hw.has_gpu,
+        report_to=list(t.report_to) or "none",
+        seed=t.seed,
+        disable_tqdm=True,
+        log_completions=False,
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        vllm_server_host=g.vllm_server_host,
+        vllm_server_port=g.vllm_server_port,
+        ddp_find_unused_parameters=False,
+    )
+    holder: dict[str, Any] = {}
+
+    def samples(state) -> dict[str, Any]:
+        tr = holder.get("trainer")
+        if tr is None or not g.log_completions:
+            return {}
+        logs = tr._logs
+        comps = list(logs["completion"])[-g.log_completions:]
+        names = list(logs["rewards"])
+        rewards = {n: list(logs["rewards"][n])[-g.log_completions:] for n in names}
+        return {"samples": [{"completion": str(c), "rewards": {n: round(rewards[n][i], 3) for n in names}}
+                            for i, c in enumerate(comps)]}
+
+    class Anneal(TrainerCallback):
+        def on_step_begin(self, args_, state, control, **kw):
+            tr = holder.get("trainer")
+            if tr is not None:
+                tr.set_temperature(annealed(state.global_step, state.max_steps, g.initial_temperature,
+                                            g.final_temperature))
+
+        def on_log(self, args_, state, control, logs=None, **kw):
+            if logs is not None and holder.get("trainer") is not None:
+                logs["temperature"] = holder["trainer"].temperature
+
+    trainer = Trainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[Anneal(), MetricsCallback(run, extra=samples), ProgressCallback("GRPO"), NanGuard(model)],
+    )
+    holder["trainer"] = trainer
+    for cb in (PrinterCallback, HFProgress):
+        trainer.remove_callback(cb)
+    return trainer
