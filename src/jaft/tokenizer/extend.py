@@ -1,0 +1,542 @@
+"""Extend a byte-level BPE vocabulary with Japanese tokens, and the model's embeddings with it.
+
+How the new merges are learned (continued BPE training)
+-------------------------------------------------------
+A BPE tokenizer applies merges lowest rank first, so merges appended *after* every existing merge
+fire only once no old merge applies: each pre-token is first tokenized exactly as before, and only
+then may new merges join the resulting tokens. So the new merges are learned on that final old
+tokenization. We tokenize the corpus with the original tokenizer, cut each pre-token's tokens into
+Japanese segments (runs of tokens made of Japanese characters, optionally cut again where a
+fugashi word ends), spell every segment with one private character per old token id, and let the
+``tokenizers`` BPE trainer learn merges on those spellings. Mapped back, each learned merge joins
+two existing (or already added) tokens, in the order the trainer learned them.
+
+Why non-Japanese text cannot change: every kept merge produces a token that holds at least one
+whole kanji or kana character, and such a byte sequence occurs only in text that contains that
+character (UTF-8 is self-synchronising). Text without Japanese characters never meets a new merge,
+so its ids are exactly the old ones. No ``added_tokens`` are used: those are matched before
+pre-tokenization and would cut English and code apart.
+
+Embeddings: new rows start as the mean of the rows of the old tokens that spelled the new token
+(input embeddings, and the LM head when it is not tied); every old row, and so every logit of an
+old-token input over the old vocabulary, stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jaft.errors import JaftError
+from jaft.tokenizer.scripts import is_japanese_char
+from jaft.tokenizer.vocab import byte_level_token, is_byte_level, token_bytes_table, tokenizer_json
+
+EXTENSION_FILE = "jaft_tokenizer_extension.json"
+FORMAT = 1
+# Token ids are spelled as characters from here for the trainer (past the surrogates, so every id
+# below ~1M is a valid scalar value).
+_BASE = 0x10000
+_BATCH = 1000
+# Non-Japanese text whose ids must not change; checked on every extension as a guard.
+PROBE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog. It's 3.14 o'clock, isn't it?",
+    "def main(argv: list[str]) -> int:\n    return subprocess.run(['ls', '-la']).returncode\n",
+    "Ollama serves GGUF models; llama.cpp quantizes them to Q4_K_M.  Tabs\tand\nnewlines\r\n",
+    "Привет, мир! Γειά σου Κόσμε. Ünïcödé façade naïve café — “quotes” … 1,234,567.89",
+    "<think>reasoning</think> <answer>42</answer> {\"json\": [1, 2, 3], \"ok\": true}",
+)
+
+
+@dataclass
+class NewToken:
+    id: int
+    token: str  # the vocabulary string (byte-level spelling)
+    text: str
+    pieces: list[int]  # ids of the old tokens that spelled it (for the embedding initialisation)
+    count: int = 0  # occurrences in the extension corpus after extension
+
+
+@dataclass
+class ExtensionPlan:
+    first_id: int  # the first new id: one past every id the tokenizer had (added tokens included)
+    tokens: list[NewToken]
+    merges: list[tuple[str, str]]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    pass
+
+
+def check_extendable(backend: Any) -> dict[str, Any]:
+    """The tokenizer JSON, after checking it is a byte-level BPE we know how to extend."""
+    tj = tokenizer_json(backend)
+    model = tj.get("model") or {}
+    if model.get("type") != "BPE" or not is_byte_level(tj):
+        raise JaftError(
+            f"tokenizer extend supports byte-level BPE vocabularies (Qwen, Llama 3, R1-Distill); this one is "
+            f"{model.get('type', 'unknown')}{'' if is_byte_level(tj) else ' without byte-level pre-tokenization'}"
+        )
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") or model.get("dropout"):
+        raise JaftError("tokenizer extend cannot extend a BPE with subword prefixes/suffixes or dropout")
+    return tj
+
+
+def _all_ids(tj: dict[str, Any]) -> list[int]:
+    ids = list(tj["model"]["vocab"].values())
+    ids += [int(t["id"]) for t in tj.get("added_tokens", [])]
+    return ids
+
+
+def _segments(
+    backend: Any, texts: Sequence[str], table: dict[int, bytes], word_boundaries: bool, progress: Progress
+) -> tuple[Counter[tuple[int, ...]], dict[str, int]]:
+    """Count the Japanese segments (runs of ≥ 2 old tokens) that new merges may join."""
+    from jaft.tokenizer.words import word_starts
+
+    counts: Counter[tuple[int, ...]] = Counter()
+    stats = {"texts": 0, "japanese_chars": 0, "tokens": 0}
+    normalizer = backend.normalizer
+    for b in range(0, len(texts), _BATCH):
+        batch = [normalizer.normalize_str(t) if normalizer else t for t in texts[b : b + _BATCH]]
+        encodings = backend.encode_batch(batch, add_special_tokens=False)
+        for text, enc in zip(batch, encodings, strict=True):
+            stats["texts"] += 1
+            stats["tokens"] += len(enc.ids)
+            jchars = sum(1 for ch in text if is_japanese_char(ch))
+            if not jchars:
+                continue
+            stats["japanese_chars"] += jchars
+            starts = word_starts(text) if word_boundaries else None
+            _text_segments(text, enc, table, starts, counts)
+        progress("segment", min(b + _BATCH, len(texts)), len(texts))
+    return counts, stats
+
+
+def _text_segments(text: str, enc: Any, table: dict[int, bytes], starts: set[int] | None,
+                   counts: Counter[tuple[int, ...]]) -> None:
+    ids, word_ids, offsets = enc.ids, enc.word_ids, enc.offsets
+    i, n = 0, len(ids)
+    while i < n:
+        j = i + 1
+        while j < n and word_ids[i] is not None and word_ids[j] == word_ids[i]:
+            j += 1
+        # ids[i:j] is one pre-token. Its text comes from its bytes: offsets may be trimmed of spaces.
+        if j - i >= 2:
+            raw = b"".join(table.get(t, b"\0") for t in ids[i:j])
+            try:
+                word = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                word = ""
+            if any(is_japanese_char(ch) for ch in word):
+                # A Japanese pre-token ends on a Japanese character, whose end offset is exact.
+                _word_segments(ids[i:j], word, offsets[j - 1][1] - len(word), table, starts, counts)
+        i = j
+
+
+def _word_segments(ids: Sequence[int], word: str, w0: int, table: dict[int, bytes], starts: set[int] | None,
+                   counts: Counter[tuple[int, ...]]) -> None:
+    # Byte → character index, and which characters new tokens may hold: Japanese ones, plus the one
+    # leading space or punctuation mark the pre-tokenizer glues to a word (" システム", "「設定").
+    char_of: list[int] = []
+    eligible: list[bool] = []
+    for k, ch in enumerate(word):
+        char_of.extend([k] * len(ch.encode("utf-8")))
+        eligible.append(is_japanese_char(ch) or (k == 0 and len(word) > 1 and not ch.isalnum() and ch not in "\r\n"))
+    pos = 0
+    seg: list[int] = []
+    for tid in ids:
+        raw = table.get(tid)
+        if raw is None or pos + len(raw) > len(char_of):  # an added token, or bytes that do not line up
+            _flush(seg, counts)
+            seg = []
+            pos += len(raw or b"")
+            continue
+        first, last = char_of[pos], char_of[pos + len(raw) - 1]
+        # A token boundary at a character boundary that is also a word boundary ends the segment.
+        at_char_start = pos == 0 or char_of[pos - 1] != first
+        if starts is not None and seg and at_char_start and (w0 + first) in starts:
+            _flush(seg, counts)
+            seg = []
+        if all(eligible[first : last + 1]):
+            seg.append(tid)
+        else:
+            _flush(seg, counts)
+            seg = []
+        pos += len(raw)
+    _flush(seg, counts)
+
+
+def _flush(seg: list[int], counts: Counter[tuple[int, ...]]) -> None:
+    if len(seg) >= 2:
+        counts[tuple(seg)] += 1
+
+
+def _new_token_ok(raw: bytes) -> str | None:
+    """The token's text when it may be added: whole characters, at least one of them Japanese, and
+    nothing but Japanese after a possible leading space or punctuation mark."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    body = text[1:] if text and not is_japanese_char(text[0]) else text
+    if not body or not all(is_japanese_char(ch) for ch in body):
+        return None
+    return text
+
+
+def _train(counts: Counter[tuple[int, ...]], target: int, min_frequency: int) -> list[tuple[str, str]]:
+    from tokenizers import Tokenizer, models, trainers
+
+    alphabet = {t for seg in counts for t in seg}
+    tok = Tokenizer(models.BPE())
+    trainer = trainers.BpeTrainer(
+        vocab_size=len(alphabet) + target, min_frequency=min_frequency, show_progress=False,
+        special_tokens=[], limit_alphabet=len(alphabet),
+    )
+
+    def spellings() -> Iterable[str]:
+        for seg, c in counts.items():
+            s = "".join(chr(_BASE + t) for t in seg)
+            for _ in range(c):
+                yield s
+
+    tok.train_from_iterator(spellings(), trainer=trainer, length=sum(counts.values()))
+    merges = json.loads(tok.to_str())["model"]["merges"]
+    return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in merges]
+
+
+def learn_extension(
+    backend: Any,
+    texts: Sequence[str],
+    add: int,
+    *,
+    min_frequency: int = 3,
+    word_boundaries: bool = True,
+    progress: Progress = _noop,
+) -> ExtensionPlan:
+    """Learn up to ``add`` Japanese tokens (merges appended after the existing ones) from ``texts``.
+
+    ``word_boundaries``: new tokens never span two fugashi words (a space before a word counts as
+    part of it), so they are whole words or pieces of one.
+    """
+    if add < 1:
+        raise JaftError(f"--add {add}: give the number of tokens to add (at least 1)")
+    if min_frequency < 2:
+        raise JaftError(f"--min-frequency {min_frequency}: use 2 or more (a merge seen once learns nothing)")
+    tj = check_extendable(backend)
+    vocab: dict[str, int] = tj["model"]["vocab"]
+    table = token_bytes_table(backend)
+    first_id = max(_all_ids(tj)) + 1
+    if first_id + add + 1 >= 0x10FFFF - _BASE:
+        raise JaftError(f"--add {add}: vocabulary would exceed {0x10FFFF - _BASE} ids")
+
+    counts, stats = _segments(backend, texts, table, word_boundaries, progress)
+    if not stats["japanese_chars"]:
+        raise JaftError("the data holds no Japanese text (no kanji or kana); give Japanese text with --data")
+    if not counts:
+        raise JaftError("the data holds too little Japanese text to learn any merge; give more text with --data")
+
+    target = int(add * 1.25) + 64
+    while True:
+        progress("train", 0, 1)
+        learned = _train(counts, target, min_frequency)
+        progress("train", 1, 1)
+        plan = _select(learned, vocab, table, first_id, add)
+        exhausted = len(learned) < target
+        if len(plan.tokens) >= add or exhausted:
+            break
+        target *= 2  # many learned merges were partial characters: learn more and select again
+    if not plan.tokens:
+        raise JaftError(
+            f"--add {add}: no pair of tokens in this Japanese text repeats {min_frequency} times or more beyond "
+            "what the vocabulary already merges; give more (or more varied) Japanese text with --data"
+        )
+    if len(plan.tokens) < add:
+        raise JaftError(
+            f"--add {add}: this data supports only {len(plan.tokens)} new tokens seen at least "
+            f"{min_frequency} times; use --add {len(plan.tokens)} or less, more text, or a lower --min-frequency"
+        )
+    plan.stats = {**stats, **plan.stats, "segments": sum(counts.values()), "distinct_segments": len(counts),
+                  "learned_merges": len(learned), "min_frequency": min_frequency,
+                  "word_boundaries": word_boundaries}
+    return plan
+
+
+def _select(learned: list[tuple[str, str]], vocab: dict[str, int], table: dict[int, bytes],
+            first_id: int, add: int) -> ExtensionPlan:
+    """Map trainer merges back to vocabulary strings, keeping the first ``add`` valid new tokens."""
+    # trainer spelling → (vocabulary string, old ids that spell it)
+    known: dict[str, tuple[str, tuple[int, ...]]] = {}
+    new_by_token: dict[str, NewToken] = {}
+    merges: list[tuple[str, str]] = []
+    seen_pairs: set[tuple[str, str]] = set()
+    skipped = Counter[str]()
+
+    def resolve(spelling: str) -> tuple[str, tuple[int, ...]] | None:
+        if spelling in known:
+            return known[spelling]
+        if len(spelling) == 1:
+            tid = ord(spelling) - _BASE
+            raw = table.get(tid)
+            if raw is None:
+                return None
+            known[spelling] = (byte_level_token(raw), (tid,))
+            return known[spelling]
+        return None  # a merge result we dropped
+
+    for a, b in learned:
+        left, right = resolve(a), resolve(b)
+        if left is None or right is None:
+            skipped["builds_on_dropped"] += 1
+            continue
+        pieces = left[1] + right[1]
+        raw = b"".join(table[t] for t in pieces)
+        text = _new_token_ok(raw)
+        if text is None:
+            skipped["partial_or_not_japanese"] += 1
+            continue
+        token = left[0] + right[0]
+        if token in vocab:
+            skipped["already_in_vocabulary"] += 1  # a token the old merges never reach: leave it alone
+            continue
+        pair = (left[0], right[0])
+        if token not in new_by_token:
+            if len(new_by_token) >= add:
+                break
+            new_by_token[token] = NewToken(first_id + len(new_by_token), token, text, list(pieces))
+        known[a + b] = (token, pieces)
+        if pair not in seen_pairs:
+            seen_pairs.add(pair)
+            merges.append(pair)
+    return ExtensionPlan(first_id, list(new_by_token.values()), merges, {"skipped_merges": dict(skipped)})
+
+
+def extended_backend(backend: Any, plan: ExtensionPlan) -> Any:
+    """A new ``tokenizers.Tokenizer``: the old one plus the plan's vocabulary entries and merges."""
+    from tokenizers import Tokenizer
+
+    tj = check_extendable(backend)
+    model = tj["model"]
+    # tokenizers numbers added tokens from the model vocabulary's *size* when it loads them, ignoring
+    # their ids in the file: with new tokens past them, <think> would move from 151648 to 151648+N.
+    # Listing the added tokens in the model vocabulary as well pins their ids (no merge produces
+    # them, so BPE never emits them from text).
+    for added in tj.get("added_tokens", []):
+        model["vocab"].setdefault(added["content"], int(added["id"]))
+    for nt in plan.tokens:
+        model["vocab"][nt.token] = nt.id
+    as_strings = bool(model["merges"]) and isinstance(model["merges"][0], str)
+    model["merges"].extend(f"{a} {b}" if as_strings else [a, b] for a, b in plan.merges)
+    new = Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
+    old_vocab = backend.get_vocab(with_added_tokens=True)
+    new_vocab = new.get_vocab(with_added_tokens=True)
+    moved = [t for t, i in old_vocab.items() if new_vocab.get(t) != i]
+    if moved:
+        raise JaftError(f"internal check failed: extending the vocabulary moved {len(moved)} tokens (e.g. {moved[0]!r})")
+    return new
+
+
+def probe_unchanged(old: Any, new: Any, texts: Iterable[str] = PROBE_TEXTS) -> list[str]:
+    """The texts whose ids differ between two tokenizers (empty when all encode identically)."""
+    texts = list(texts)
+    a = old.encode_batch(texts, add_special_tokens=False)
+    b = new.encode_batch(texts, add_special_tokens=False)
+    return [t for t, x, y in zip(texts, a, b, strict=True) if x.ids != y.ids]
+
+
+def read_extension(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The extension record of a model directory, or None when its vocabulary was not extended.
+
+    Keys: ``original_vocab_size`` (first new id), ``new_token_ids``, ``tokens`` (id, text, pieces),
+    ``embedding_rows``, ``tied_embeddings``. Training uses ``new_token_ids`` to make those rows
+    trainable under LoRA.
+    """
+    path = Path(model_dir) / EXTENSION_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise JaftError(f"{path}: unreadable extension record ({e}); re-run `jaft tokenizer extend`") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "new_token_ids" not in data:
+        raise JaftError(f"{path}: not a jaft tokenizer extension record (format {FORMAT}); re-run `jaft tokenizer extend`")
+    return data
+
+
+def plan_record(plan: ExtensionPlan) -> dict[str, Any]:
+    return {"first_id": plan.first_id, "tokens": [asdict(t) for t in plan.tokens], "stats": plan.stats}
+
+
+def _pad64(n: int) -> int:
+    return (n + 63) // 64 * 64
+
+
+def _init_rows(model: Any, plan: ExtensionPlan) -> dict[str, Any]:
+    """Resize embeddings (+ LM head) for the plan and fill the new rows; returns what was done."""
+    import torch
+
+    emb = model.get_input_embeddings()
+    out = model.get_output_embeddings()
+    tied = out is not None and out.weight.data_ptr() == emb.weight.data_ptr()
+    old_rows = emb.weight.shape[0]
+    if old_rows < plan.first_id:
+        raise JaftError(
+            f"the model has {old_rows} embedding rows but its tokenizer already uses ids up to {plan.first_id - 1}; "
+            "it does not match its tokenizer"
+        )
+    need = plan.first_id + len(plan.tokens)
+    # Keep the checkpoint's habit of padding the matrix (to a multiple of 64 here), and reuse padding
+    # rows past the tokenizer before growing the matrix.
+    rows = max(old_rows, _pad64(need))
+    if rows > old_rows:
+        model.resize_token_embeddings(rows, mean_resizing=False)
+        emb = model.get_input_embeddings()
+        out = model.get_output_embeddings()
+
+    def fill(weight: Any) -> None:
+        w = weight.data
+        mean = w[: plan.first_id].float().mean(0)
+        for nt in plan.tokens:
+            w[nt.id] = w[nt.pieces].float().mean(0).to(w.dtype)
+        if rows > max(old_rows, need):
+            w[max(old_rows, need) :] = mean.to(w.dtype)  # fresh padding rows: a neutral average
+
+    with torch.no_grad():
+        fill(emb.weight)
+        if out is not None and not tied:
+            fill(out.weight)
+            bias = getattr(out, "bias", None)
+            if bias is not None:
+                for nt in plan.tokens:
+                    bias.data[nt.id] = bias.data[nt.pieces].float().mean().to(bias.dtype)
+    return {"original_embedding_rows": old_rows, "embedding_rows": rows, "tied_embeddings": tied}
+
+
+def _chars_per_token(backend: Any, texts: Sequence[str]) -> tuple[int, int]:
+    chars = tokens = 0
+    for b in range(0, len(texts), _BATCH):
+        batch = texts[b : b + _BATCH]
+        chars += sum(len(t) for t in batch)
+        tokens += sum(len(e.ids) for e in backend.encode_batch(batch, add_special_tokens=False))
+    return chars, tokens
+
+
+def _count_new(backend: Any, texts: Sequence[str], plan: ExtensionPlan) -> None:
+    counts: Counter[int] = Counter()
+    for b in range(0, len(texts), _BATCH):
+        for e in backend.encode_batch(texts[b : b + _BATCH], add_special_tokens=False):
+            counts.update(i for i in e.ids if i >= plan.first_id)
+    for nt in plan.tokens:
+        nt.count = counts.get(nt.id, 0)
+
+
+def extend_model(
+    model: str,
+    data: Sequence[str | os.PathLike[str]],
+    add: int,
+    out: str | os.PathLike[str],
+    *,
+    min_frequency: int = 3,
+    within_words: bool = False,
+    force: bool = False,
+    trust_remote_code: bool = False,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Extend ``model``'s vocabulary with up to ``add`` Japanese tokens learned from ``data``; write
+    a standard Hugging Face model directory to ``out`` and return the extension record."""
+    from jaft import __version__
+    from jaft.fsutil import atomic_dir, write_json
+    from jaft.models.loader import check_model_source
+    from jaft.tokenizer.hf import load_fast_tokenizer
+    from jaft.tokenizer.texts import read_texts
+
+    out = Path(out).expanduser()
+    check_model_source(model)
+    src = Path(model).expanduser()
+    if src.is_dir() and out.resolve() == src.resolve():
+        raise JaftError(f"--out {out} is the model directory itself; write the extended model to a new directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise JaftError(f"--out {out} already exists and is not empty; choose a new directory or pass --force")
+    if add < 1:
+        raise JaftError(f"--add {add}: give the number of tokens to add (at least 1)")
+    tok = load_fast_tokenizer(model, trust_remote_code=trust_remote_code)
+    old_backend = tok.backend_tokenizer
+    check_extendable(old_backend)
+    texts = read_texts(data)
+
+    plan = learn_extension(old_backend, texts, add, min_frequency=min_frequency, word_boundaries=within_words,
+                           progress=progress)
+    new_backend = extended_backend(old_backend, plan)
+    changed = probe_unchanged(old_backend, new_backend)
+    if changed:  # cannot happen by construction; refuse rather than ship a tokenizer that breaks English
+        raise JaftError(f"internal check failed: the extension changed the ids of {changed[0]!r}; please report this")
+    progress("measure", 0, 1)
+    chars, before = _chars_per_token(old_backend, texts)
+    _, after = _chars_per_token(new_backend, texts)
+    _count_new(new_backend, texts, plan)
+    progress("measure", 1, 1)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress("model", 0, 1)
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(
+            str(src) if src.is_dir() else model, dtype="auto", trust_remote_code=trust_remote_code,
+            low_cpu_mem_usage=True,
+        )
+    except OSError as e:
+        raise JaftError(f"could not load the model '{model}': {str(e).splitlines()[0]}") from None
+    rows = _init_rows(lm, plan)
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "created_by": f"jaft {__version__} tokenizer extend",
+        "base_model": str(model),
+        "original_vocab_size": plan.first_id,
+        "new_vocab_size": plan.first_id + len(plan.tokens),
+        **rows,
+        "new_token_ids": [t.id for t in plan.tokens],
+        "init": "mean of the embeddings (and LM-head rows) of the old tokens that spelled each new token",
+        "settings": {"add": add, "min_frequency": min_frequency, "within_words": within_words},
+        "data": {"files": [str(p) for p in data], "texts": len(texts), "chars": chars,
+                 "japanese_chars": plan.stats.get("japanese_chars", 0)},
+        "report": {
+            "tokens_before": before, "tokens_after": after,
+            "chars_per_token_before": round(chars / max(before, 1), 4),
+            "chars_per_token_after": round(chars / max(after, 1), 4),
+            "ratio": round(before / max(after, 1), 4),
+            "non_japanese_probe_unchanged": True,
+            "learned_merges": plan.stats.get("learned_merges"), "merges_added": len(plan.merges),
+            "skipped_merges": plan.stats.get("skipped_merges", {}),
+        },
+        "tokens": [
+            {"id": t.id, "text": t.text, "token": t.token, "pieces": t.pieces, "count": t.count} for t in plan.tokens
+        ],
+    }
+    with atomic_dir(out) as tmp:
+        lm.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        new_backend.save(str(tmp / "tokenizer.json"))
+        for stale in ("vocab.json", "merges.txt"):  # slow-tokenizer files would hold the old vocabulary
+            if (tmp / stale).exists():
+                (tmp / stale).unlink()
+        reloaded = AutoTokenizer.from_pretrained(str(tmp))
+        sample = [*texts[:200], *PROBE_TEXTS]
+        want = [e.ids for e in new_backend.encode_batch(sample, add_special_tokens=False)]
+        got = [reloaded(t, add_special_tokens=False)["input_ids"] for t in sample]
+        if want != got:
+            raise JaftError(
+                f"transformers reloads the extended tokenizer ({type(reloaded).__name__}) with different ids; "
+                "this tokenizer class cannot be extended by jaft yet"
+            )
+        write_json(tmp / EXTENSION_FILE, record)
+    progress("model", 1, 1)
+    return record
