@@ -1,0 +1,226 @@
+"""Fidelity of the GGUF files against the Hugging Face model they came from.
+
+The same Japanese token sequences run through transformers and through llama.cpp; per file we
+report top-1 agreement of the next-token prediction at every position and the mean KL divergence
+KL(HF ‖ GGUF). The F16 file must agree on ≥ 99 % of positions, otherwise the conversion is wrong
+(a bad permutation, RoPE or vocabulary shows up here long before a user notices). The tokenizer is
+checked separately: a Japanese test string must give identical ids from HF and from the GGUF vocab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jaft.errors import JaftError
+
+# Prompts cover kana, kanji, katakana loanwords, full-width and ASCII digits, punctuation and a line
+# break: the places where pre-tokenizers differ. NFC text (see vocab.py on normalization).
+PROMPTS = (
+    "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。",
+    "東京都の人口は約１４００万人で、日本の総人口の約11%を占めています。",
+    "次の問題を解いてください：りんごが3個とみかんが５個あります。果物は全部で何個ですか？",
+    "コンピューターのメモリが足りない場合は、スワップ領域を増やすか、モデルを量子化してください。\n"
+    "量子化にはQ4_K_M形式がよく使われます。",
+    "「ありがとうございます」と彼女は言った。今日は2024年4月1日（月）です。",
+)
+TOKENIZATION_TEST = (
+    "日本語の文章を正しくトークン化できるか確認します。カタカナ語、漢字、ひらがな、"
+    "全角数字１２３と半角数字456、記号「」、。！？ and English words.\n改行も含みます。"
+)
+Progress = Callable[[int], None]
+
+
+@dataclass
+class FileCheck:
+    label: str
+    path: str
+    top1_agreement: float
+    mean_kl: float
+    max_kl: float
+    positions: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "top1_agreement": round(self.top1_agreement, 5),
+                "mean_kl": round(self.mean_kl, 6), "max_kl": round(self.max_kl, 6),
+                "positions": self.positions, "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class VerifyResult:
+    files: dict[str, FileCheck]
+    tokenization: dict[str, Any]
+    threshold: float
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed, "min_top1_agreement_f16": self.threshold,
+            "files": {k: v.to_dict() for k, v in self.files.items()},
+            "tokenization": self.tokenization, "failures": self.failures, "prompts": len(PROMPTS) + 1,
+        }
+
+
+def _require_llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError:
+        raise JaftError("GGUF verification needs llama-cpp-python: pip install 'jaft[gguf]' (or pass --no-verify)") from None
+    return llama_cpp
+
+
+def prompt_ids(tokenizer: Any) -> list[list[int]]:
+    """Token ids of the verification prompts: plain text, and one chat turn through the model's template."""
+    seqs = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in PROMPTS]
+    if getattr(tokenizer, "chat_template", None):
+        chat = tokenizer.apply_chat_template(
+            [{"role": "user", "content": PROMPTS[2]}], tokenize=False, add_generation_prompt=True
+        )
+        seqs.append(tokenizer(chat, add_special_tokens=False)["input_ids"])
+    return seqs
+
+
+def hf_logits(model_dir: str | Path, seqs: list[list[int]]) -> list[Any]:
+    """Next-token logits (float32 numpy, one row per position) of the Hugging Face model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, low_cpu_mem_usage=True)
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for ids in seqs:
+            out.append(model(torch.tensor([ids])).logits[0].float().numpy())
+    del model
+    return out
+
+
+_NULL_LOG: Any = None
+
+
+def quiet_llama_logs(llama_cpp: Any) -> None:
+    """Route llama.cpp's log lines nowhere (it logs every load to stderr; the report carries what matters)."""
+    global _NULL_LOG
+    if _NULL_LOG is None:
+        _NULL_LOG = llama_cpp.llama_log_callback(lambda level, text, user: None)
+    llama_cpp.llama_log_set(_NULL_LOG, None)
+
+
+def open_gguf(path: str | Path, *, n_ctx: int = 512, logits_all: bool = False, vocab_only: bool = False):
+    llama_cpp = _require_llama_cpp()
+    quiet_llama_logs(llama_cpp)
+    try:
+        return llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=logits_all,
+            vocab_only=vocab_only, verbose=False, seed=0,
+        )
+    except Exception as e:
+        raise JaftError(f"{path}: llama.cpp cannot load this GGUF ({type(e).__name__}: {str(e)[:160]})") from None
+
+
+def gguf_logits(path: str | Path, seqs: list[list[int]]) -> list[Any]:
+    import numpy as np
+
+    n_ctx = max(len(s) for s in seqs) + 8
+    llm = open_gguf(path, n_ctx=n_ctx, logits_all=True)
+    out = []
+    try:
+        for ids in seqs:
+            llm.reset()
+            llm.eval(ids)
+            out.append(np.array(llm.scores[: len(ids), :], dtype=np.float32))
+    finally:
+        llm.close()
+    return out
+
+
+def compare_logits(ref: list[Any], got: list[Any]) -> tuple[float, float, float, int]:
+    """(top-1 agreement, mean KL, max KL, positions) of ``got`` against ``ref``."""
+    import numpy as np
+
+    agree = 0
+    kls = []
+    for r, g in zip(ref, got, strict=True):
+        if r.shape != g.shape:
+            raise JaftError(f"logit shapes differ (HF {r.shape}, GGUF {g.shape}): vocabulary sizes do not match")
+        agree += int((r.argmax(-1) == g.argmax(-1)).sum())
+        r64, g64 = r.astype(np.float64), g.astype(np.float64)
+        lp = r64 - r64.max(-1, keepdims=True)
+        lp -= np.log(np.exp(lp).sum(-1, keepdims=True))
+        lq = g64 - g64.max(-1, keepdims=True)
+        lq -= np.log(np.exp(lq).sum(-1, keepdims=True))
+        kls.extend((np.exp(lp) * (lp - lq)).sum(-1).tolist())
+    n = len(kls)
+    return agree / n, float(np.mean(kls)), float(np.max(kls)), n
+
+
+def check_tokenization(tokenizer: Any, gguf_path: str | Path, text: str = TOKENIZATION_TEST) -> dict[str, Any]:
+    """HF ids vs llama.cpp ids for ``text`` (plain text, and a chat-rendered turn with special tokens)."""
+    llm = open_gguf(gguf_path, vocab_only=True)
+    try:
+        hf_plain = tokenizer(text, add_special_tokens=False)["input_ids"]
+        gg_plain = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        result: dict[str, Any] = {"text": text, "identical": hf_plain == gg_plain, "n_tokens": len(hf_plain)}
+        if hf_plain != gg_plain:
+            i = next((k for k, (a, b) in enumerate(zip(hf_plain, gg_plain, strict=False)) if a != b),
+                     min(len(hf_plain), len(gg_plain)))
+            result["first_difference"] = {"index": i, "hf": hf_plain[i:i + 5], "gguf": gg_plain[i:i + 5]}
+        if getattr(tokenizer, "chat_template", None):
+            chat = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                 add_generation_prompt=True)
+            hf_chat = tokenizer(chat, add_special_tokens=False)["input_ids"]
+            gg_chat = llm.tokenize(chat.encode("utf-8"), add_bos=False, special=True)
+            result["chat_identical"] = hf_chat == gg_chat
+            result["identical"] = result["identical"] and hf_chat == gg_chat
+        # add_bos: llama.cpp must add exactly what HF adds around plain text.
+        hf_full = tokenizer(text)["input_ids"]
+        gg_full = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        result["special_tokens_identical"] = hf_full == gg_full
+        result["identical"] = result["identical"] and hf_full == gg_full
+    finally:
+        llm.close()
+    return result
+
+
+def verify(
+    model_dir: str | Path, tokenizer_dir: str | Path, files: dict[str, str | Path], *,
+    min_top1: float = 0.99, progress: Progress | None = None, log: Callable[[str], None] | None = None,
+) -> VerifyResult:
+    """Compare every GGUF in ``files`` (label → path; label ``f16`` gets the threshold) with the HF model."""
+    from jaft.export.vocab import load_tokenizer
+
+    _require_llama_cpp()
+    tok = load_tokenizer(tokenizer_dir)
+    seqs = prompt_ids(tok)
+    ref = hf_logits(model_dir, seqs)
+    if progress:
+        progress(1)
+    checks: dict[str, FileCheck] = {}
+    failures: list[str] = []
+    for label, path in files.items():
+        t0 = time.perf_counter()
+        got = gguf_logits(path, seqs)
+        top1, kl, kl_max, n = compare_logits(ref, got)
+        checks[label] = FileCheck(label, str(path), top1, kl, kl_max, n, time.perf_counter() - t0)
+        if log:
+            log(f"verify {label}: top-1 agreement {top1:.2%}, mean KL {kl:.5f} over {n} positions")
+        if label == "f16" and top1 < min_top1:
+            failures.append(
+                f"F16 GGUF agrees with the HF model on {top1:.2%} of top-1 tokens (< {min_top1:.0%}): "
+                "the conversion is wrong"
+            )
+        if progress:
+            progress(1)
+    first = files.get("f16") or next(iter(files.values()))
+    tokenization = check_tokenization(tok, first)
+    if not tokenization["identical"]:
+        failures.append(
+            f"tokenization differs between HF and the GGUF vocabulary ({tokenization.get('first_difference')}): "
+            "the pre-tokenizer or added tokens were not carried over"
+        )
+    return VerifyResult(checks, tokenization, min_top1, not failures, failures)
