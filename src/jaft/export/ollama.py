@@ -1,0 +1,312 @@
+"""Ollama Modelfile whose TEMPLATE is derived from the model's own Jinja chat template.
+
+Hand-copied Ollama templates drift from the template the model was trained with. Here the GGUF's
+``tokenizer.chat_template`` is rendered with sentinel messages; the text around each sentinel gives
+the preamble, system / user / assistant prefixes and suffixes and the generation prompt (R1's ends
+in ``<think>\\n``). Those strings are assembled into a Go template in the shape of Ollama's own
+templates, and the result is checked: probe conversations rendered through the Jinja template and
+through the Go template (``jaft.export.gotemplate``) must give the same text, or nothing is written.
+
+Reasoning: R1 templates drop everything before ``</think>`` from past assistant turns. Ollama keeps
+the reasoning of a turn in ``.Thinking`` (the template names it, so Ollama recognises the tags) and
+the template leaves it out of the history, which is the same conversation the Jinja template renders.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from jaft.errors import JaftError
+
+_S, _U1, _A1, _U2, _R = "⟦SYSTEM⟧", "⟦USER1⟧", "⟦ASSISTANT1⟧", "⟦USER2⟧", "⟦REASONING⟧"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._\-/]*(:[A-Za-z0-9._\-]+)?$")
+
+# Probe conversations for the equivalence check: Japanese content, a system prompt, reasoning.
+PROBES: list[list[dict[str, str]]] = [
+    [{"role": "user", "content": "富士山の高さは？"}],
+    [{"role": "system", "content": "あなたは丁寧な日本語のアシスタントです。"},
+     {"role": "user", "content": "自己紹介してください。"}],
+    [{"role": "user", "content": "2+3は？"},
+     {"role": "assistant", "content": "答えは5です。", "reasoning": "2と3を足すと5。"},
+     {"role": "user", "content": "では3×4は？"}],
+    [{"role": "system", "content": "簡潔に答えてください。"},
+     {"role": "user", "content": "日本の首都は？"},
+     {"role": "assistant", "content": "東京です。"},
+     {"role": "user", "content": "人口は？"}],
+]
+
+
+@dataclass
+class TurnFormat:
+    """The text a chat template puts around each part of a conversation."""
+
+    preamble: str  # before the first turn when there is no system prompt (default system included)
+    system_prefix: str
+    system_suffix: str
+    user_prefix: str
+    user_suffix: str
+    assistant_prefix: str
+    assistant_suffix: str
+    generation_prompt: str
+    strips_reasoning: bool
+    bos_from_tokenizer: bool  # the template's leading BOS is left to llama.cpp's add_bos
+
+
+def render_jinja(template: str, messages: list[dict[str, str]], *, add_generation_prompt: bool,
+                 bos_token: str, eos_token: str) -> str:
+    """Render a chat template exactly as transformers does."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    msgs = []
+    for m in messages:
+        content = m["content"]
+        if m.get("reasoning"):
+            content = f"<think>\n{m['reasoning']}\n</think>{content}"  # as the model writes it
+        msgs.append({"role": m["role"], "content": content})
+    rendered, _ = render_jinja_template(
+        conversations=[msgs], chat_template=template, add_generation_prompt=add_generation_prompt,
+        bos_token=bos_token, eos_token=eos_token,
+    )
+    return rendered[0]
+
+
+def _between(text: str, start: str | None, end: str | None) -> str:
+    i = text.index(start) + len(start) if start else 0
+    j = text.index(end, i) if end else len(text)
+    return text[i:j]
+
+
+def _strip_prefix(s: str, prefix: str, what: str) -> str:
+    if not s.startswith(prefix):
+        raise JaftError(f"chat template: cannot separate {what} ({s!r} does not start with {prefix!r})")
+    return s[len(prefix):]
+
+
+def _strip_suffix(s: str, suffix: str, what: str) -> str:
+    if suffix and not s.endswith(suffix):
+        raise JaftError(f"chat template: cannot separate {what} ({s!r} does not end with {suffix!r})")
+    return s[: len(s) - len(suffix)] if suffix else s
+
+
+def derive_turns(template: str, *, bos_token: str, eos_token: str, add_bos: bool) -> TurnFormat:
+    """Read the turn structure of ``template`` off renders of sentinel conversations."""
+    def r(msgs: list[tuple[str, str]], gen: bool) -> str:
+        return render_jinja(template, [{"role": a, "content": b} for a, b in msgs],
+                            add_generation_prompt=gen, bos_token=bos_token, eos_token=eos_token)
+
+    try:
+        u = r([("user", _U1)], False)
+        ua = r([("user", _U1), ("assistant", _A1)], False)
+        uau = r([("user", _U1), ("assistant", _A1), ("user", _U2)], True)
+        su_ = r([("system", _S), ("user", _U1)], False)
+        think = r([("user", _U1), ("assistant", f"{_R}</think>{_A1}")], False)
+    except JaftError:
+        raise
+    except Exception as e:
+        raise JaftError(f"chat template does not render ({type(e).__name__}: {str(e)[:160]})") from None
+    for text, needed in ((u, [_U1]), (ua, [_U1, _A1]), (uau, [_U1, _A1, _U2]), (su_, [_S, _U1])):
+        if any(n not in text for n in needed):
+            raise JaftError("chat template drops message content or the system prompt; cannot derive a Modelfile")
+    user_suffix = _between(u, _U1, None)
+    assistant_suffix = _between(ua, _A1, None)
+    assistant_prefix = _strip_prefix(_between(ua, _U1, _A1), user_suffix, "the assistant prefix")
+    user_prefix = _strip_prefix(_between(uau, _A1, _U2), assistant_suffix, "the user prefix")
+    preamble = _strip_suffix(_between(u, None, _U1), user_prefix, "the preamble")
+    generation_prompt = _strip_prefix(_between(uau, _U2, None), user_suffix, "the generation prompt")
+    system_prefix = _between(su_, None, _S)
+    system_suffix = _strip_suffix(_between(su_, _S, _U1), user_prefix, "the system suffix")
+    bos_stripped = False
+    if add_bos and bos_token and preamble.startswith(bos_token) and system_prefix.startswith(bos_token):
+        preamble, system_prefix = preamble[len(bos_token):], system_prefix[len(bos_token):]
+        bos_stripped = True
+    return TurnFormat(
+        preamble=preamble, system_prefix=system_prefix, system_suffix=system_suffix, user_prefix=user_prefix,
+        user_suffix=user_suffix, assistant_prefix=assistant_prefix, assistant_suffix=assistant_suffix,
+        generation_prompt=generation_prompt, strips_reasoning=_R not in think, bos_from_tokenizer=bos_stripped,
+    )
+
+
+def _assemble(parts: list[tuple[str, str]]) -> str:
+    """Join literals and actions; a layout newline goes before an action only where ``{{-`` may trim it."""
+    out: list[str] = []
+    prev: tuple[str, str] | None = None
+    for kind, text in parts:
+        if kind == "lit":
+            if not text:
+                continue
+            if "{{" in text or '"""' in text:
+                raise JaftError(f"chat template text {text!r} cannot be written into a Modelfile TEMPLATE")
+            out.append(text)
+        else:
+            trimmable = prev is None or prev[0] == "act" or not prev[1][-1:].isspace()
+            out.append(("\n{{- " if out else "{{- ") + text + " }}" if trimmable else "{{ " + text + " }}")
+        prev = (kind, text) if kind == "act" or text else prev
+    return "".join(out)
+
+
+def go_template(t: TurnFormat, *, thinking: bool) -> str:
+    """Ollama TEMPLATE (Go text/template) for turn format ``t``."""
+    lit = lambda s: ("lit", s)  # noqa: E731
+    act = lambda s: ("act", s)  # noqa: E731
+    parts = [
+        act("if .System"), lit(t.system_prefix), act(".System"), lit(t.system_suffix),
+        act("else"), lit(t.preamble), act("end"),
+        act("range $i, $_ := .Messages"),
+        act("$last := eq (len (slice $.Messages $i)) 1"),
+        act('if eq .Role "user"'), lit(t.user_prefix), act(".Content"), lit(t.user_suffix),
+        act('else if eq .Role "assistant"'), lit(t.assistant_prefix),
+    ]
+    if thinking:
+        # Only a continued last turn shows its reasoning; past turns drop it, as the Jinja template does.
+        parts += [act("if and $last .Thinking"), lit("<think>"), act(".Thinking"), lit("</think>"), act("end")]
+    parts += [
+        act(".Content"), act("if not $last"), lit(t.assistant_suffix), act("end"),
+        act("end"),
+        act('if and $last (ne .Role "assistant")'), lit(t.generation_prompt), act("end"),
+        act("end"),
+    ]
+    return _assemble(parts)
+
+
+def render_go(template: str, messages: list[dict[str, str]]) -> str:
+    """What Ollama renders for ``messages``: system text in .System, reasoning in .Thinking."""
+    from jaft.export.gotemplate import render
+
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    # A template that names .Thinking makes Ollama parse reasoning out of replies into that field;
+    # without it the reasoning stays inside the content, as the model wrote it.
+    separate = ".Thinking" in template
+    msgs = []
+    for m in messages:
+        content, reasoning = m["content"], m.get("reasoning", "")
+        if reasoning and not separate:
+            content, reasoning = f"<think>\n{reasoning}\n</think>{content}", ""
+        msgs.append({"Role": m["role"], "Content": content, "Thinking": reasoning})
+    return render(template, {"System": system, "Messages": msgs})
+
+
+def check_equivalent(jinja: str, go: str, *, bos_token: str, eos_token: str, add_bos: bool,
+                     probes: list[list[dict[str, str]]] = PROBES) -> list[dict[str, Any]]:
+    """Render each probe with both templates; returns the mismatches (empty when equivalent)."""
+    bad = []
+    for msgs in probes:
+        want = render_jinja(jinja, msgs, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token)
+        got = (bos_token if add_bos else "") + render_go(go, msgs)
+        if want != got:
+            bad.append({"messages": msgs, "jinja": want, "ollama": got})
+    return bad
+
+
+@dataclass
+class ModelfileResult:
+    path: Path
+    family: str
+    text: str
+    turns: TurnFormat
+    command: str
+    created: bool | None = None
+    ollama_output: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "family": self.family, "command": self.command, "created": self.created,
+                "ollama_output": self.ollama_output, "turns": asdict(self.turns)}
+
+
+def modelfile_text(gguf_name: str, template: str, *, family: str, stop: list[str], sampling: dict[str, float],
+                   source: str) -> str:
+    lines = [
+        f"# Written by `jaft export` for {source}.",
+        f"# TEMPLATE derived from the GGUF's own chat template (family: {family}) and checked against it.",
+        f"FROM ./{gguf_name}",
+        f'TEMPLATE """{template}"""',
+    ]
+    lines += [f'PARAMETER stop "{s}"' for s in stop]
+    lines += [f"PARAMETER {k} {v:g}" for k, v in sampling.items()]
+    return "\n".join(lines) + "\n"
+
+
+def gguf_chat_info(gguf_path: str | Path) -> dict[str, Any]:
+    """Chat template, BOS/EOS texts and add_bos of a GGUF file (read from its metadata)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(gguf_path))
+    fields = reader.fields
+
+    def get(key: str, default: Any = None) -> Any:
+        f = fields.get(key)
+        return f.contents() if f is not None else default
+
+    template = get("tokenizer.chat_template")
+    if not template:
+        raise JaftError(f"{gguf_path}: no tokenizer.chat_template in this GGUF; cannot derive an Ollama TEMPLATE")
+    tokens = fields["tokenizer.ggml.tokens"]
+    bos_id, eos_id = get("tokenizer.ggml.bos_token_id"), get("tokenizer.ggml.eos_token_id")
+
+    def token(i: int | None) -> str:
+        return "" if i is None else bytes(tokens.parts[tokens.data[i]]).decode("utf-8")
+
+    return {"chat_template": template, "bos_token": token(bos_id), "eos_token": token(eos_id),
+            "add_bos": bool(get("tokenizer.ggml.add_bos_token", False))}
+
+
+def valid_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise JaftError(
+            f"--ollama-name {name!r}: use lower-case letters, digits, '.', '-', '_' and an optional :tag "
+            "(e.g. r1-ja:q4_k_m)"
+        )
+    return name
+
+
+def write_modelfile(
+    gguf_path: str | Path, out: str | Path, *, name: str, source: str = "this model",
+) -> ModelfileResult:
+    """Derive, check and write the Modelfile for ``gguf_path`` (placed beside it) at ``out``."""
+    from jaft.fsutil import write_text
+    from jaft.models.templates import TEMPLATES
+    from jaft.registry import detect_template_family
+
+    gguf_path, out = Path(gguf_path), Path(out)
+    info = gguf_chat_info(gguf_path)
+    family = detect_template_family(info["chat_template"])
+    turns = derive_turns(info["chat_template"], bos_token=info["bos_token"], eos_token=info["eos_token"],
+                         add_bos=info["add_bos"])
+    facts = TEMPLATES.get(family)
+    thinking = bool(facts and facts.opens_think) or "<think>" in turns.generation_prompt
+    go = go_template(turns, thinking=thinking)
+    mismatches = check_equivalent(info["chat_template"], go, bos_token=info["bos_token"],
+                                  eos_token=info["eos_token"], add_bos=info["add_bos"])
+    if mismatches:
+        m = mismatches[0]
+        raise JaftError(
+            f"derived Ollama template renders differently from the model's chat template "
+            f"(jinja {m['jinja'][-80:]!r} vs ollama {m['ollama'][-80:]!r}); not writing {out}"
+        )
+    stop = list(facts.stop) if facts else [info["eos_token"]]
+    sampling = dict(facts.sampling) if facts else {}
+    text = modelfile_text(gguf_path.name, go, family=family, stop=stop, sampling=sampling, source=source)
+    write_text(out, text)
+    command = f"ollama create {valid_name(name)} -f {out.name}"
+    return ModelfileResult(out, family, text, turns, f"cd {out.parent} && {command}")
+
+
+def ollama_create(result: ModelfileResult, name: str) -> ModelfileResult:
+    """Run ``ollama create`` when the binary is on PATH; otherwise leave the command to the user."""
+    exe = shutil.which("ollama")
+    if exe is None:
+        result.created = None
+        return result
+    try:
+        r = subprocess.run([exe, "create", name, "-f", result.path.name], cwd=result.path.parent,
+                           capture_output=True, text=True, timeout=3600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        result.created, result.ollama_output = False, f"{type(e).__name__}: {e}"
+        return result
+    result.created = r.returncode == 0
+    result.ollama_output = (r.stdout + r.stderr).strip()[-2000:]
+    return result
