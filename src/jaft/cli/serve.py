@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+COMMAND = "serve"
+ORDER = 66
+
+
+def main(
+    gguf: Annotated[str, typer.Option("--gguf", help="GGUF file to serve (e.g. OUT/model-q4_k_m.gguf)")],
+    host: Annotated[str, typer.Option("--host", help="listen address; anything but loopback exposes the model")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="listen port")] = 8000,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", help="context length in tokens")] = 4096,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: llama.cpp's choice)", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="model id clients send (default: the file name)", show_default=False)] = None,
+) -> None:
+    """Serve a GGUF as an OpenAI-compatible API (llama.cpp server): POST /v1/chat/completions.
+
+    Bound to 127.0.0.1 by default; the chat template comes from the GGUF. A RAG system points its
+    OpenAI client at `http://127.0.0.1:8000/v1`.
+    """
+    from jaft.export.serve import serve
+
+    serve(gguf, host=host, port=port, n_ctx=n_ctx, threads=threads, name=name)
