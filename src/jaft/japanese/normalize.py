@@ -1,0 +1,85 @@
+"""Japanese text normalization that keeps meaning, and the aggressive form used only for keys.
+
+Stored text gets :func:`normalize_text`: the few rewrites that never change what a sentence says
+(full-width ASCII letters and digits → half-width, half-width katakana → full-width, kana with a
+combining sound mark composed, BOM and CRLF). Full NFKC is *not* safe for stored text: it turns ``①`` into ``1``,
+``㈱`` into ``(株)`` and ``～`` into ``~``, and tools built on it (neologdn) delete ``〜`` so
+``10時〜18時`` becomes ``10時18時``.
+
+Dedup and quality filters compare :func:`normalize_key` (NFKC, case-folded, whitespace removed), so
+``ＡＢＣ①`` and ``abc1`` collide there while the stored text keeps what the author wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Full-width ASCII letters and digits only: full-width punctuation (！？（）：) is ordinary Japanese.
+_FULLWIDTH_ALNUM = {
+    **{0xFF10 + i: 0x30 + i for i in range(10)},  # ０-９
+    **{0xFF21 + i: 0x41 + i for i in range(26)},  # Ａ-Ｚ
+    **{0xFF41 + i: 0x61 + i for i in range(26)},  # ａ-ｚ
+}
+_STRIP = {0xFEFF: None}  # BOM / zero-width no-break space inside text is an encoding artefact
+_SAFE_TABLE = {**_FULLWIDTH_ALNUM, **_STRIP}
+
+# The half-width katakana block, incl. its punctuation (｡｢｣､･) and sound marks (ﾞﾟ).
+_HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]+")
+_NEEDS_SAFE = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff61-\uff9f\ufeff\r\u3099\u309a]")
+# Kana followed by a combining sound mark (か + U+3099) composes to one character (が). Whole-text NFC
+# is avoided on purpose: it maps CJK compatibility ideographs (U+F900–U+FAFF, used in names) to
+# their unified forms.
+_DECOMPOSED_KANA = re.compile("[\u3041-\u309f\u30a0-\u30ff][\u3099\u309a]")
+_COMBINING_MARKS = {"\u3099": "\u309b", "\u309a": "\u309c"}  # a lone ﾞ/ﾟ becomes ゛/゜, not a combining mark
+
+
+def _widen_kana(m: re.Match[str]) -> str:
+    # NFKC composes ｶﾞ → ガ and ﾊﾟ → パ; a mark with nothing to attach to keeps a visible form.
+    out = unicodedata.normalize("NFKC", m.group(0))
+    if out and out[0] in _COMBINING_MARKS:
+        out = _COMBINING_MARKS[out[0]] + out[1:]
+    return out
+
+
+def normalize_text(text: str) -> str:
+    """The meaning-preserving normal form for stored text (see the module docstring)."""
+    if _NEEDS_SAFE.search(text):
+        text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_SAFE_TABLE)
+        text = _HALFWIDTH_KANA.sub(_widen_kana, text)
+        text = _DECOMPOSED_KANA.sub(lambda m: unicodedata.normalize("NFC", m.group(0)), text)
+    return text
+
+
+_SPACE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")  # whitespace and invisible joiners
+
+
+def normalize_key(text: str) -> str:
+    """Aggressive form for dedup and filter keys only: NFKC, case-folded, no whitespace."""
+    return _SPACE.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+# Character classes for the quality filters. "Letters" are what a Japanese-ratio is measured over:
+# kana, kanji and Latin letters, not digits, punctuation or spaces (math and lists stay measurable).
+# Counting deletes runs of everything else with one regex pass (faster than matching each char).
+_JA_CHARS = "\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆"
+_NOT_JAPANESE = re.compile(f"[^{_JA_CHARS}]+")
+_NOT_HIRAGANA = re.compile("[^\u3041-\u309f]+")
+
+
+def char_ratios(text: str) -> tuple[int, float, float]:
+    """``(letters, japanese_ratio, hiragana_ratio)`` of ``text``, both ratios over letters."""
+    letters = sum(map(str.isalpha, text))
+    if not letters:
+        return 0, 0.0, 0.0
+    ja = len(_NOT_JAPANESE.sub("", text))
+    hira = len(_NOT_HIRAGANA.sub("", text))
+    return letters, ja / letters, hira / letters
+
+
+def repetition_ratio(text: str, n: int = 10) -> float:
+    """Share of character ``n``-grams that repeat an earlier one (0: none; near 1: a loop)."""
+    total = len(text) - n + 1
+    if total < n:  # too short for repetition to mean anything
+        return 0.0
+    return 1.0 - len({text[i : i + n] for i in range(total)}) / total
