@@ -21,28 +21,52 @@ PRODUCTION_FILES = [
 DEVELOPMENT_FILES = ["wikipedia_ja.jsonl", "cc100_ja.jsonl", "dialogue_ja.jsonl"]
 
 
+# Seed 001: how many records get linguistic variants in each mode (None: all of them).
+MODE_AUGMENT_LIMIT: dict[str, int | None] = {"trial": 100, "development": 1000, "production": None}
+VariantKind = Literal["style", "particle_omission", "adverb", "sentence_final", "honorific"]
+
+
 class JapaneseDataConfig(StrictModel):
-    """The seed's ``JapaneseDataConfig``: where data lives, which mode, and how it is prepared."""
+    """The seed's ``JapaneseDataConfig``: where data lives, which mode, and how it is prepared.
+
+    Modes (used when ``jaft data prepare`` gets no input files): ``production`` needs every file of
+    ``train_files`` (default: Wikipedia, CC-100, OSCAR, Aozora Bunko, news, technical documents)
+    under ``base_dir``; ``development`` needs at least one of its set (Wikipedia, CC-100, dialogue)
+    and otherwise falls back to the bundled samples with a warning; ``trial`` uses the bundled
+    samples. Production is also strict: the first bad record stops the run.
+    """
 
     mode: ExecutionMode = "development"
     base_dir: str = "dataset/deepseek-jp"
     train_files: list[str] | None = Field(None, description="default: the mode's source set")
-    validation_files: list[str] | None = None
+    validation_files: list[str] | None = Field(None, description="files under base_dir used only for validation")
     format: DataFormat = "auto"
     path: str | None = Field(None, description="prepared data directory (train.jsonl) or raw files")
     augment: int = Field(0, ge=0, description="linguistic variants per record")
+    augment_limit: int | None = Field(
+        None, ge=0, description="records that get variants; default by mode: trial 100, development 1000, production all"
+    )
+    augment_kinds: list[VariantKind] = Field(
+        default_factory=lambda: ["style", "particle_omission", "adverb", "sentence_final", "honorific"]
+    )
     val_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     seed: int = 42
     strict: bool = False
     normalize: bool = Field(True, description="safe normalization of stored text (never ①→1)")
     near_dup_threshold: float = Field(0.85, gt=0.0, le=1.0, description="MinHash Jaccard threshold")
+    near_dup_ngram: int = Field(5, ge=1, le=32, description="character n-gram size of the MinHash shingles")
+    near_dup_num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations (more: sharper, slower)")
     min_chars: int = Field(10, ge=0)
-    min_japanese_ratio: float = Field(0.3, ge=0.0, le=1.0)
-    min_hiragana_ratio: float = Field(0.05, ge=0.0, le=1.0)
-    max_repetition: float = Field(0.3, ge=0.0, le=1.0, description="max share of duplicated 10-gram chars")
+    min_japanese_ratio: float = Field(0.3, ge=0.0, le=1.0, description="share of kana/kanji among letters")
+    min_hiragana_ratio: float = Field(0.05, ge=0.0, le=1.0, description="share of hiragana among letters")
+    max_repetition: float = Field(0.3, ge=0.0, le=1.0, description="max share of repeated character 10-grams")
     max_line_bytes: int = Field(1_000_000, gt=0)
 
     def source_files(self) -> list[str]:
         if self.train_files is not None:
             return list(self.train_files)
         return list(PRODUCTION_FILES if self.mode == "production" else DEVELOPMENT_FILES)
+
+    def augment_sample_limit(self) -> int | None:
+        """How many kept records get variants (None: every record)."""
+        return self.augment_limit if self.augment_limit is not None else MODE_AUGMENT_LIMIT[self.mode]

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jaft.cli.common import Config, Json, Set
+
+COMMAND = "data prepare"
+ORDER = 33
+
+
+def main(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="input files (.jsonl .json .txt .csv .parquet) or a Hub dataset name; "
+                            "none: --mode picks the files under data.base_dir", show_default=False),
+    ] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="output directory (train.jsonl, validation.jsonl, rejects.jsonl, report.json)")] = "",
+    mode: Annotated[str | None, typer.Option("--mode", help="production | development | trial: which files are required without INPUT, how many records get variants (all / 1000 / 100); production is strict", show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="auto | text | messages | prompt_completion | problem_solution | alpaca (default: detected per record)", show_default=False)] = None,
+    augment: Annotated[int | None, typer.Option("--augment", help="linguistic variants per record (style, particle omission, adverb, sentence ending, honorific); 0: none", show_default=False)] = None,
+    val_ratio: Annotated[float | None, typer.Option("--val-ratio", help="share of records held out for validation (default 0.05)", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for the split and the variants (same seed, same output)", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="stop at the first bad record (exit 2, nothing written) instead of listing it in rejects.jsonl")] = False,
+    base_dir: Annotated[str | None, typer.Option("--base-dir", help="where the mode looks for its source files (default dataset/deepseek-jp)", show_default=False)] = None,
+    config: Config = None,
+    set_: Set = None,
+    json_out: Json = False,
+) -> None:
+    """Prepare Japanese training data: read → validate → normalize → dedup → filter → augment → split.
+
+    Every input record ends up kept, rejected (bad input), removed as a duplicate or filtered;
+    report.json counts each by reason and rejects.jsonl lists each with its path:line.
+
+    Examples: jaft data prepare corpus.txt chat.jsonl --out data/ --augment 2;
+    jaft data prepare --mode trial --out data/  (bundled samples).
+    """
+    import json
+
+    from jaft.config import load_run_config
+    from jaft.data.prepare import prepare
+    from jaft.errors import JaftError
+
+    if not out:
+        raise JaftError("--out is required: the directory to write the prepared data into")
+    cfg = load_run_config(
+        config,
+        overrides={"data.mode": mode, "data.format": fmt, "data.augment": augment, "data.val_ratio": val_ratio,
+                   "data.seed": seed, "data.strict": strict or None, "data.base_dir": base_dir},
+        sets=set_,
+    )
+    report = prepare(list(inputs or []), out, cfg.data)
+    if json_out:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    _summary(report, out)
+
+
+def _summary(report: dict, out: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"jaft data prepare → {out}", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key in ("input_records", "kept", "rejected", "duplicates_removed", "filtered", "augmented", "train", "validation"):
+        table.add_row(key, f"{report[key]:,}")
+    console.print(table)
+    if report["reasons"]:
+        console.print("removed by reason: " + ", ".join(f"{k} {v:,}" for k, v in report["reasons"].items()))
+    if report["variants"]:
+        console.print("variants by kind: " + ", ".join(f"{k} {v:,}" for k, v in report["variants"].items()))
+    if report.get("warning"):
+        console.print(f"[bold yellow]WARNING:[/] {report['warning']}")
+    if report["kept"] == 0:
+        console.print(f"[bold yellow]WARNING:[/] no record was kept; see {out}/rejects.jsonl")
+    console.print(f"{report['records_per_second']:,} records/s; details in {out}/report.json")
