@@ -87,6 +87,7 @@ def plan_shard_merge(adapter_dir: Path, base_keys: set[str]) -> tuple[dict[str, 
     tensors = _adapter_tensors(adapter_dir)
     pairs: dict[str, dict[str, Any]] = {}
     replaced: dict[str, Any] = {}
+    trained: dict[str, Any] = {}  # modules_to_save: the trained copy wins over any saved base copy
     for key, t in tensors.items():
         name = key[len(PREFIX):] if key.startswith(PREFIX) else key
         for part in ("lora_A", "lora_B"):
@@ -97,7 +98,14 @@ def plan_shard_merge(adapter_dir: Path, base_keys: set[str]) -> tuple[dict[str, 
         else:
             if ".lora_" in name:
                 return f"adapter tensor {key} is not a linear LoRA pair"
-            replaced[name] = t
+            if ".original_module." in name:
+                continue  # PEFT's copy of the untouched base module
+            if ".modules_to_save." in name:
+                trained[name.replace(".modules_to_save.", ".")] = t
+            else:
+                # modules_to_save without the wrapper, or save_embedding_layers' resized embeddings
+                replaced[name] = t
+    replaced.update(trained)
     rank_pattern = cfg.get("rank_pattern") or {}
     alpha_pattern = cfg.get("alpha_pattern") or {}
     loras: dict[str, _Lora] = {}
@@ -229,8 +237,12 @@ def peft_merge(
     model = AutoModelForCausalLM.from_pretrained(str(base), **kw)
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     rows = model.get_input_embeddings().weight.shape[0]
-    if len(tok) > rows:
-        model.resize_token_embeddings(len(tok), mean_resizing=False)
+    # An extended vocabulary: the adapter carries the resized embeddings; match their size first.
+    saved_rows = [int(t.shape[0]) for k, t in _adapter_tensors(adapter).items()
+                  if k.endswith(("embed_tokens.weight", "lm_head.weight")) and t.dim() == 2]
+    target = max([*saved_rows, len(tok)])
+    if target > rows:
+        model.resize_token_embeddings(target, mean_resizing=False)
     with torch.no_grad():
         peft_model = PeftModel.from_pretrained(model, str(adapter))
         merged = peft_model.merge_and_unload(safe_merge=True)

@@ -153,9 +153,9 @@ def go_template(t: TurnFormat, *, thinking: bool) -> str:
     """Ollama TEMPLATE (Go text/template) for turn format ``t``."""
     lit = lambda s: ("lit", s)  # noqa: E731
     act = lambda s: ("act", s)  # noqa: E731
-    parts = [
-        act("if .System"), lit(t.system_prefix), act(".System"), lit(t.system_suffix),
-        act("else"), lit(t.preamble), act("end"),
+    parts = [act("if .System"), lit(t.system_prefix), act(".System"), lit(t.system_suffix)]
+    parts += [act("else"), lit(t.preamble), act("end")] if t.preamble else [act("end")]
+    parts += [
         act("range $i, $_ := .Messages"),
         act("$last := eq (len (slice $.Messages $i)) 1"),
         act('if eq .Role "user"'), lit(t.user_prefix), act(".Content"), lit(t.user_suffix),
@@ -263,35 +263,46 @@ def valid_name(name: str) -> str:
     return name
 
 
+def build_modelfile(
+    chat_template: str, *, bos_token: str, eos_token: str, add_bos: bool, gguf_name: str, source: str = "this model",
+) -> tuple[str, TurnFormat, str]:
+    """(Modelfile text, turn format, family) for a chat template; refuses a template it cannot reproduce."""
+    from jaft.models.templates import TEMPLATES
+    from jaft.registry import detect_template_family
+
+    family = detect_template_family(chat_template)
+    turns = derive_turns(chat_template, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos)
+    facts = TEMPLATES.get(family)
+    thinking = bool(facts and facts.opens_think) or "<think>" in turns.generation_prompt
+    go = go_template(turns, thinking=thinking)
+    mismatches = check_equivalent(chat_template, go, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos)
+    if mismatches:
+        m = mismatches[0]
+        raise JaftError(
+            f"derived Ollama template renders differently from the model's chat template "
+            f"(jinja {m['jinja'][-80:]!r} vs ollama {m['ollama'][-80:]!r}); no Modelfile written"
+        )
+    stop = list(facts.stop) if facts else [eos_token]
+    # R1 distills: DeepSeek's recommended sampling and no system prompt (facts.system_prompt_ok is False),
+    # so the Modelfile sets no SYSTEM; a user's own system message still renders as the template says.
+    sampling = dict(facts.sampling) if facts else {}
+    return modelfile_text(gguf_name, go, family=family, stop=stop, sampling=sampling, source=source), turns, family
+
+
 def write_modelfile(
     gguf_path: str | Path, out: str | Path, *, name: str, source: str = "this model",
 ) -> ModelfileResult:
     """Derive, check and write the Modelfile for ``gguf_path`` (placed beside it) at ``out``."""
     from jaft.fsutil import write_text
-    from jaft.models.templates import TEMPLATES
-    from jaft.registry import detect_template_family
 
     gguf_path, out = Path(gguf_path), Path(out)
-    info = gguf_chat_info(gguf_path)
-    family = detect_template_family(info["chat_template"])
-    turns = derive_turns(info["chat_template"], bos_token=info["bos_token"], eos_token=info["eos_token"],
-                         add_bos=info["add_bos"])
-    facts = TEMPLATES.get(family)
-    thinking = bool(facts and facts.opens_think) or "<think>" in turns.generation_prompt
-    go = go_template(turns, thinking=thinking)
-    mismatches = check_equivalent(info["chat_template"], go, bos_token=info["bos_token"],
-                                  eos_token=info["eos_token"], add_bos=info["add_bos"])
-    if mismatches:
-        m = mismatches[0]
-        raise JaftError(
-            f"derived Ollama template renders differently from the model's chat template "
-            f"(jinja {m['jinja'][-80:]!r} vs ollama {m['ollama'][-80:]!r}); not writing {out}"
-        )
-    stop = list(facts.stop) if facts else [info["eos_token"]]
-    sampling = dict(facts.sampling) if facts else {}
-    text = modelfile_text(gguf_path.name, go, family=family, stop=stop, sampling=sampling, source=source)
-    write_text(out, text)
     command = f"ollama create {valid_name(name)} -f {out.name}"
+    info = gguf_chat_info(gguf_path)
+    text, turns, family = build_modelfile(
+        info["chat_template"], bos_token=info["bos_token"], eos_token=info["eos_token"], add_bos=info["add_bos"],
+        gguf_name=gguf_path.name, source=source,
+    )
+    write_text(out, text)
     return ModelfileResult(out, family, text, turns, f"cd {out.parent} && {command}")
 
 

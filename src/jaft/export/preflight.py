@@ -51,10 +51,10 @@ class ModelSize:
         return cls(params, total, largest_s, largest_t)
 
     @classmethod
-    def from_parameters(cls, parameters: float, shards: int = 1) -> ModelSize:
+    def from_parameters(cls, parameters: float, shards: int = 1, largest_tensor: float | None = None) -> ModelSize:
         """Sizes of a 16-bit checkpoint of ``parameters`` weights in ``shards`` equal shards (what-if)."""
         p = int(parameters)
-        return cls(p, 2 * p, 2 * p // shards, p // 20)
+        return cls(p, 2 * p, 2 * p // shards, int(largest_tensor or p // 40))
 
 
 @dataclass
@@ -117,7 +117,7 @@ def estimate(
             disk = w16 * (2 if offload else 1)
         else:
             # one output shard in memory + one tensor in float32 while its delta is added
-            ram = size.largest_shard + 8 * size.largest_tensor_params + adapter_bytes + _CONST_RAM
+            ram = size.largest_shard + 6 * size.largest_tensor_params + adapter_bytes + _CONST_RAM
             disk, note = w16, "shard-by-shard merge: one shard in memory"
         needs.append(Need("merge", disk, ram, w16 / 1e6 / MBPS["merge"], note))
     if "gguf" in stages:

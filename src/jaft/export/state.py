@@ -140,7 +140,11 @@ def export_lock(directory: str | os.PathLike[str]) -> Iterator[list[str]]:
 
 
 def is_disk_full(err: BaseException) -> bool:
-    return isinstance(err, OSError) and err.errno in _DISK_FULL
+    if not isinstance(err, OSError):
+        return False
+    # numpy's tofile reports a short fwrite as "N requested and M written", without an errno.
+    short_write = err.errno is None and "requested and" in str(err) and "written" in str(err)
+    return err.errno in _DISK_FULL or short_write
 
 
 @contextlib.contextmanager
@@ -157,7 +161,8 @@ def disk_errors(target: str | os.PathLike[str], need_bytes: int | None = None) -
             probe = probe.parent
         free = shutil.disk_usage(probe).free
         need = f"; it needs about {need_bytes / 1e9:.2f} GB" if need_bytes else ""
+        why = os.strerror(e.errno) if e.errno else f"short write: {e}"
         raise JaftError(
-            f"{where}: disk full while writing ({os.strerror(e.errno or errno.ENOSPC)}){need}, "
+            f"{where}: disk full while writing ({why}){need}, "
             f"{free / 1e9:.2f} GB free; no partial file was kept: free space or choose another --out"
         ) from None

@@ -163,8 +163,9 @@ def check_tokenization(tokenizer: Any, gguf_path: str | Path, text: str = TOKENI
     """HF ids vs llama.cpp ids for ``text`` (plain text, and a chat-rendered turn with special tokens)."""
     llm = open_gguf(gguf_path, vocab_only=True)
     try:
+        # HF matches added and special tokens inside text; llama.cpp does so with special=True.
         hf_plain = tokenizer(text, add_special_tokens=False)["input_ids"]
-        gg_plain = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        gg_plain = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         result: dict[str, Any] = {"text": text, "identical": hf_plain == gg_plain, "n_tokens": len(hf_plain)}
         if hf_plain != gg_plain:
             i = next((k for k, (a, b) in enumerate(zip(hf_plain, gg_plain, strict=False)) if a != b),
@@ -179,7 +180,7 @@ def check_tokenization(tokenizer: Any, gguf_path: str | Path, text: str = TOKENI
             result["identical"] = result["identical"] and hf_chat == gg_chat
         # add_bos: llama.cpp must add exactly what HF adds around plain text.
         hf_full = tokenizer(text)["input_ids"]
-        gg_full = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        gg_full = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         result["special_tokens_identical"] = hf_full == gg_full
         result["identical"] = result["identical"] and hf_full == gg_full
     finally:
