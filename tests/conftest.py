@@ -57,3 +57,39 @@ def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> No
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for n in needles:
         assert n in lines[0], (n, lines[0])
+
+
+@pytest.fixture(scope="session")
+def lora_run_factory(tmp_path_factory):
+    """Fake training runs: ``make(base, method="lora"|"qlora", **LoraConfig kwargs) -> run dir``.
+
+    The run holds jaft_run.yaml (model_name = base, train.method) and adapter/ with a PEFT LoRA whose
+    weights are non-zero (``init_lora_weights=False``) plus the tokenizer, as training saves them.
+    """
+    cache: dict[tuple, Path] = {}
+
+    def make(base: Path, *, method: str = "lora", seed: int = 0, **lora) -> Path:
+        key = (str(base), method, seed, tuple(sorted((k, repr(v)) for k, v in lora.items())))
+        if key in cache:
+            return cache[key]
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from jaft.config import RunConfig
+        from jaft.rundir import RunDir
+
+        run = tmp_path_factory.mktemp("run")
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+        opts = {"r": 8, "lora_alpha": 16, "init_lora_weights": False,
+                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+        peft_model = get_peft_model(model, LoraConfig(**{**opts, **lora}))
+        peft_model.save_pretrained(str(run / "adapter"))
+        AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(run / "adapter"))
+        config = RunConfig.model_validate({"model": {"model_name": str(base)}, "train": {"method": method}})
+        RunDir(run).write_run_file(stage="sft", config=config)
+        cache[key] = run
+        return run
+
+    return make

@@ -1,0 +1,93 @@
+"""Quantization through llama.cpp and verification of every GGUF against the HF model."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaft.errors import JaftError
+
+
+@pytest.fixture(scope="module")
+def f16(tiny_qwen, tmp_path_factory):
+    from jaft.export.gguf import convert_to_gguf
+
+    out = tmp_path_factory.mktemp("q") / "model-f16.gguf"
+    convert_to_gguf(tiny_qwen, out)
+    return out
+
+
+@pytest.mark.parametrize("qtype,ftype", [("q4_k_m", 15), ("q8_0", 7)])
+def test_quantize_with_llama_cpp(f16, qtype, ftype):
+    import gguf
+
+    from jaft.export.quantize import quantize
+
+    steps = []
+    r = quantize(f16, f16.with_name(f"model-{qtype}.gguf"), qtype, progress=steps.append)
+    reader = gguf.GGUFReader(str(r.path))
+    assert reader.fields["general.file_type"].contents() == ftype
+    assert 0 < r.size_bytes < f16.stat().st_size
+    assert sum(steps) == len(reader.tensors)  # progress followed llama.cpp's per-tensor log lines
+    kinds = {t.tensor_type.name for t in reader.tensors}
+    assert ("Q4_K" in kinds) if qtype == "q4_k_m" else ("Q8_0" in kinds)
+    assert reader.fields["tokenizer.chat_template"].contents()  # metadata carried over
+
+
+def test_quantize_refuses_unknown_type_and_missing_llama_cpp(f16, monkeypatch):
+    import builtins
+
+    from jaft.export.quantize import quantize
+
+    with pytest.raises(JaftError, match="choose from"):
+        quantize(f16, f16.with_name("x.gguf"), "q3_k_s")
+    real_import = builtins.__import__
+
+    def no_llama_cpp(name, *a, **k):
+        if name == "llama_cpp":
+            raise ImportError(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_llama_cpp)
+    with pytest.raises(JaftError, match=r"pip install 'jaft\[gguf\]'"):
+        quantize(f16, f16.with_name("y.gguf"), "q4_k_m")
+
+
+def test_verify_f16_against_hf(tiny_qwen, f16):
+    from jaft.export.quantize import quantize
+    from jaft.export.verify import verify
+
+    q8 = quantize(f16, f16.with_name("model-q8_0-v.gguf"), "q8_0").path
+    r = verify(tiny_qwen, tiny_qwen, {"f16": f16, "q8_0": q8})
+    assert r.passed, r.failures
+    assert r.files["f16"].top1_agreement >= 0.99
+    assert r.files["f16"].mean_kl < 1e-4
+    assert r.files["q8_0"].mean_kl >= r.files["f16"].mean_kl  # quantization costs fidelity, never gains it
+    assert r.files["f16"].positions > 150  # every position of six Japanese prompts
+    assert r.tokenization["identical"] and r.tokenization["chat_identical"]
+
+
+def test_verify_catches_a_wrong_conversion(tiny_llama, tmp_path, monkeypatch):
+    """Without the Q/K permutation the F16 file disagrees with HF and verification fails loudly."""
+    import jaft.export.gguf as g
+    from jaft.export.verify import verify
+
+    monkeypatch.setattr(g, "permute_qk", lambda w, n_head: w)
+    bad = tmp_path / "bad.gguf"
+    g.convert_to_gguf(tiny_llama, bad)
+    r = verify(tiny_llama, tiny_llama, {"f16": bad})
+    assert not r.passed
+    assert r.files["f16"].top1_agreement < 0.99
+    assert "conversion is wrong" in r.failures[0]
+
+
+def test_tokenization_mismatch_is_a_failure(tiny_qwen, f16):
+    """A GGUF whose vocabulary does not match the tokenizer is reported, not silently accepted."""
+    from transformers import AutoTokenizer
+
+    from jaft.export.verify import check_tokenization
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_qwen))
+    assert check_tokenization(tok, f16)["identical"]
+    tok.add_tokens(["日本語の文章"])  # HF now splits differently from the GGUF vocabulary
+    r = check_tokenization(tok, f16)
+    assert not r["identical"] and r["first_difference"]["index"] == 0
