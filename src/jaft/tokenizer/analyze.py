@@ -26,7 +26,7 @@ TOP_WORDS = 50
 
 
 def count_sentences(text: str) -> int:
-    return sum(1 for part in _SENTENCE_END.split(text) if part.strip()) or (1 if text.strip() else 0)
+    return sum(1 for part in _SENTENCE_END.split(text) if part.strip())
 
 
 def _ratio(a: float, b: float) -> float | None:

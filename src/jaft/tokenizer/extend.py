@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from jaft.errors import JaftError
-from jaft.tokenizer.scripts import is_japanese_char
+from jaft.tokenizer.scripts import has_japanese, is_japanese_char
 from jaft.tokenizer.vocab import byte_level_token, is_byte_level, token_bytes_table, tokenizer_json
 
 EXTENSION_FILE = "jaft_tokenizer_extension.json"
@@ -96,33 +96,41 @@ def _all_ids(tj: dict[str, Any]) -> list[int]:
     return ids
 
 
+Unit = tuple[int, ...]  # old token ids that together spell whole characters
+
+
+@dataclass
+class _Corpus:
+    runs: Counter[tuple[Unit, ...]] = field(default_factory=Counter)  # runs of ≥ 2 units new merges may join
+    units: Counter[Unit] = field(default_factory=Counter)  # characters the old vocabulary splits into pieces
+    stats: dict[str, int] = field(default_factory=lambda: {"texts": 0, "japanese_chars": 0, "tokens": 0})
+
+
 def _segments(
     backend: Any, texts: Sequence[str], table: dict[int, bytes], word_boundaries: bool, progress: Progress
-) -> tuple[Counter[tuple[int, ...]], dict[str, int]]:
-    """Count the Japanese segments (runs of ≥ 2 old tokens) that new merges may join."""
+) -> _Corpus:
+    """Tokenize ``texts`` with the old tokenizer and collect the Japanese runs new merges may join."""
     from jaft.tokenizer.words import word_starts
 
-    counts: Counter[tuple[int, ...]] = Counter()
-    stats = {"texts": 0, "japanese_chars": 0, "tokens": 0}
+    corpus = _Corpus()
     normalizer = backend.normalizer
     for b in range(0, len(texts), _BATCH):
         batch = [normalizer.normalize_str(t) if normalizer else t for t in texts[b : b + _BATCH]]
         encodings = backend.encode_batch(batch, add_special_tokens=False)
         for text, enc in zip(batch, encodings, strict=True):
-            stats["texts"] += 1
-            stats["tokens"] += len(enc.ids)
+            corpus.stats["texts"] += 1
+            corpus.stats["tokens"] += len(enc.ids)
             jchars = sum(1 for ch in text if is_japanese_char(ch))
             if not jchars:
                 continue
-            stats["japanese_chars"] += jchars
+            corpus.stats["japanese_chars"] += jchars
             starts = word_starts(text) if word_boundaries else None
-            _text_segments(text, enc, table, starts, counts)
+            _text_segments(text, enc, table, starts, corpus)
         progress("segment", min(b + _BATCH, len(texts)), len(texts))
-    return counts, stats
+    return corpus
 
 
-def _text_segments(text: str, enc: Any, table: dict[int, bytes], starts: set[int] | None,
-                   counts: Counter[tuple[int, ...]]) -> None:
+def _text_segments(text: str, enc: Any, table: dict[int, bytes], starts: set[int] | None, corpus: _Corpus) -> None:
     ids, word_ids, offsets = enc.ids, enc.word_ids, enc.offsets
     i, n = 0, len(ids)
     while i < n:
@@ -130,54 +138,64 @@ def _text_segments(text: str, enc: Any, table: dict[int, bytes], starts: set[int
         while j < n and word_ids[i] is not None and word_ids[j] == word_ids[i]:
             j += 1
         # ids[i:j] is one pre-token. Its text comes from its bytes: offsets may be trimmed of spaces.
-        if j - i >= 2:
-            raw = b"".join(table.get(t, b"\0") for t in ids[i:j])
-            try:
-                word = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                word = ""
-            if any(is_japanese_char(ch) for ch in word):
-                # A Japanese pre-token ends on a Japanese character, whose end offset is exact.
-                _word_segments(ids[i:j], word, offsets[j - 1][1] - len(word), table, starts, counts)
+        raw = b"".join(table.get(t, b"\0") for t in ids[i:j])
+        try:
+            word = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            word = ""
+        if any(is_japanese_char(ch) for ch in word):
+            # A Japanese pre-token ends on a Japanese character, whose end offset is exact.
+            _word_segments(ids[i:j], word, offsets[j - 1][1] - len(word), table, starts, corpus)
         i = j
 
 
+def _may_lead(ch: str) -> bool:
+    """The one non-Japanese character a new token may start with: the space or punctuation mark
+    that Qwen/Llama-style pre-tokenizers glue to the front of a word."""
+    return not ch.isalnum() and ch not in "\r\n"
+
+
 def _word_segments(ids: Sequence[int], word: str, w0: int, table: dict[int, bytes], starts: set[int] | None,
-                   counts: Counter[tuple[int, ...]]) -> None:
-    # Byte → character index, and which characters new tokens may hold: Japanese ones, plus the one
-    # leading space or punctuation mark the pre-tokenizer glues to a word (" システム", "「設定").
-    char_of: list[int] = []
+                   corpus: _Corpus) -> None:
+    # Which characters new tokens may hold: Japanese ones, plus the one leading space or punctuation
+    # mark the pre-tokenizer glues to a word (" システム", "「設定").
+    ends: dict[int, int] = {}  # byte offset just past a character → index of the next character
     eligible: list[bool] = []
-    for k, ch in enumerate(word):
-        char_of.extend([k] * len(ch.encode("utf-8")))
-        eligible.append(is_japanese_char(ch) or (k == 0 and len(word) > 1 and not ch.isalnum() and ch not in "\r\n"))
     pos = 0
-    seg: list[int] = []
+    for k, ch in enumerate(word):
+        pos += len(ch.encode("utf-8"))
+        ends[pos] = k + 1
+        eligible.append(is_japanese_char(ch) or (k == 0 and len(word) > 1 and _may_lead(ch)))
+    # Group tokens into units that end on a character boundary: a kanji split into byte pieces is
+    # one unit of several tokens; most units are one token.
+    run: list[Unit] = []
+    unit: list[int] = []
+    pos = first_char = 0
     for tid in ids:
-        raw = table.get(tid)
-        if raw is None or pos + len(raw) > len(char_of):  # an added token, or bytes that do not line up
-            _flush(seg, counts)
-            seg = []
-            pos += len(raw or b"")
+        pos += len(table[tid]) if tid in table else 1 << 30
+        unit.append(tid)
+        if pos not in ends:
             continue
-        first, last = char_of[pos], char_of[pos + len(raw) - 1]
-        # A token boundary at a character boundary that is also a word boundary ends the segment.
-        at_char_start = pos == 0 or char_of[pos - 1] != first
-        if starts is not None and seg and at_char_start and (w0 + first) in starts:
-            _flush(seg, counts)
-            seg = []
-        if all(eligible[first : last + 1]):
-            seg.append(tid)
+        last_char = ends[pos]
+        cut = not all(eligible[first_char:last_char])
+        if starts is not None and (w0 + first_char) in starts:
+            _flush(run, corpus)  # a word starts here: in --within-words mode no token may cross it
+            run = []
+        if cut:
+            _flush(run, corpus)
+            run = []
         else:
-            _flush(seg, counts)
-            seg = []
-        pos += len(raw)
-    _flush(seg, counts)
+            run.append(tuple(unit))
+            if len(unit) > 1:
+                corpus.units[tuple(unit)] += 1
+        unit = []
+        first_char = last_char
+    _flush(run, corpus)
 
 
-def _flush(seg: list[int], counts: Counter[tuple[int, ...]]) -> None:
-    if len(seg) >= 2:
-        counts[tuple(seg)] += 1
+def _flush(run: list[Unit], corpus: _Corpus) -> None:
+    if len(run) >= 2:
+        corpus.runs[tuple(run)] += 1
 
 
 def _new_token_ok(raw: bytes) -> str | None:
@@ -187,16 +205,116 @@ def _new_token_ok(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    body = text[1:] if text and not is_japanese_char(text[0]) else text
+    lead = text[:1]
+    body = text[1:] if lead and not is_japanese_char(lead) and _may_lead(lead) else text
     if not body or not all(is_japanese_char(ch) for ch in body):
         return None
     return text
 
 
-def _train(counts: Counter[tuple[int, ...]], target: int, min_frequency: int) -> list[tuple[str, str]]:
+def _prefix_ok(raw: bytes) -> bool:
+    """May ``raw`` — whole characters then the first bytes of one more — be a token? Only if it can
+    occur in text that has Japanese in it: it holds a whole Japanese character, or every character
+    its trailing bytes can begin is Japanese (e3 81 → U+3040–307F, all hiragana)."""
+    k = len(raw) - 1
+    while k >= 0 and 0x80 <= raw[k] < 0xC0:
+        k -= 1
+    if k < 0 or raw[k] < 0xC0:
+        return False  # no lead byte, or the last character is ASCII: not a partial character
+    head, tail = raw[:k], raw[k:]
+    need = 2 if tail[0] < 0xE0 else 3 if tail[0] < 0xF0 else 4
+    if len(tail) >= need:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if text and _new_token_ok(head) is not None:
+        return True  # holds a whole Japanese character
+    if text and not (len(text) == 1 and _may_lead(text)):
+        return False
+    value = tail[0] & (0x1F if need == 2 else 0x0F if need == 3 else 0x07)
+    for b in tail[1:]:
+        value = (value << 6) | (b & 0x3F)
+    free = 6 * (need - len(tail))
+    lo, hi = value << free, (value << free) | ((1 << free) - 1)
+    return all(is_japanese_char(chr(cp)) for cp in range(lo, hi + 1) if not 0xD800 <= cp <= 0xDFFF)
+
+
+class _Builder:
+    """New vocabulary entries and merges, in rank order, within the ``add`` budget."""
+
+    def __init__(self, vocab: dict[str, int], table: dict[int, bytes], first_id: int, add: int) -> None:
+        self.vocab, self.table, self.first_id, self.add = vocab, table, first_id, add
+        self.tokens: dict[str, NewToken] = {}
+        self.merges: list[tuple[str, str]] = []
+        self.pairs: set[tuple[str, str]] = set()
+        self.skipped: Counter[str] = Counter()
+        self.completed: list[Unit] = []
+
+    def full(self) -> bool:
+        return len(self.tokens) >= self.add
+
+    def spell(self, ids: Unit) -> str:
+        return byte_level_token(b"".join(self.table[t] for t in ids))
+
+    def _new(self, token: str, text: str, pieces: Unit) -> None:
+        self.tokens[token] = NewToken(self.first_id + len(self.tokens), token, text, list(pieces))
+
+    def _merge(self, left: str, right: str) -> None:
+        if (left, right) not in self.pairs:
+            self.pairs.add((left, right))
+            self.merges.append((left, right))
+
+    def complete(self, unit: Unit) -> bool:
+        """Merges that join the byte pieces of ``unit`` (whole characters) into one token."""
+        steps = []
+        for k in range(2, len(unit) + 1):
+            token = self.spell(unit[:k])
+            raw = b"".join(self.table[t] for t in unit[:k])
+            if token in self.vocab:
+                self.skipped["already_in_vocabulary"] += 1
+                return False
+            if k == len(unit):
+                text = _new_token_ok(raw)
+            else:  # an intermediate piece: the first bytes of a character
+                text = raw.decode("utf-8", errors="replace") if _prefix_ok(raw) else None
+            if text is None:
+                self.skipped["partial_or_not_japanese"] += 1
+                return False
+            steps.append((self.spell(unit[: k - 1]), self.spell(unit[k - 1 : k]), token, text, unit[:k]))
+        if len(self.tokens) + sum(1 for s in steps if s[2] not in self.tokens) > self.add:
+            return False
+        for left, right, token, text, pieces in steps:
+            if token not in self.tokens:
+                self._new(token, text, pieces)
+            self._merge(left, right)
+        self.completed.append(unit)
+        return True
+
+    def join(self, left: str, right: str, pieces: Unit) -> bool:
+        """A learned merge of two whole-character tokens; False when it cannot be added."""
+        token = left + right
+        if token in self.vocab:
+            self.skipped["already_in_vocabulary"] += 1  # a token the old merges never reach: leave it alone
+            return False
+        if token not in self.tokens:
+            text = _new_token_ok(b"".join(self.table[t] for t in pieces))
+            if text is None:
+                self.skipped["not_japanese"] += 1
+                return False
+            if self.full():
+                return False
+            self._new(token, text, pieces)
+        self._merge(left, right)
+        return True
+
+
+def _train(runs: Counter[tuple[str, ...]], target: int, min_frequency: int) -> list[tuple[str, str]]:
+    """BPE merges over runs of symbols (one character per unit), learned by the tokenizers trainer."""
     from tokenizers import Tokenizer, models, trainers
 
-    alphabet = {t for seg in counts for t in seg}
+    alphabet = {sym for run in runs for sym in run}
     tok = Tokenizer(models.BPE())
     trainer = trainers.BpeTrainer(
         vocab_size=len(alphabet) + target, min_frequency=min_frequency, show_progress=False,
@@ -204,14 +322,23 @@ def _train(counts: Counter[tuple[int, ...]], target: int, min_frequency: int) ->
     )
 
     def spellings() -> Iterable[str]:
-        for seg, c in counts.items():
-            s = "".join(chr(_BASE + t) for t in seg)
+        for run, c in runs.items():
+            s = "".join(run)
             for _ in range(c):
                 yield s
 
-    tok.train_from_iterator(spellings(), trainer=trainer, length=sum(counts.values()))
+    tok.train_from_iterator(spellings(), trainer=trainer, length=sum(runs.values()))
     merges = json.loads(tok.to_str())["model"]["merges"]
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in merges]
+
+
+def _resolve(spelling: str, known: dict[str, tuple[str, Unit]], unit_of: Callable[[str], Unit],
+             builder: _Builder) -> tuple[str, Unit] | None:
+    """Vocabulary string and old pieces of a trainer token; None for a merge result not kept."""
+    if len(spelling) == 1:
+        ids = unit_of(spelling)
+        return builder.spell(ids), ids
+    return known.get(spelling)
 
 
 def learn_extension(
@@ -220,104 +347,96 @@ def learn_extension(
     add: int,
     *,
     min_frequency: int = 3,
-    word_boundaries: bool = True,
+    word_boundaries: bool = False,
     progress: Progress = _noop,
 ) -> ExtensionPlan:
     """Learn up to ``add`` Japanese tokens (merges appended after the existing ones) from ``texts``.
 
-    ``word_boundaries``: new tokens never span two fugashi words (a space before a word counts as
-    part of it), so they are whole words or pieces of one.
+    First, characters the vocabulary splits into byte pieces and that occur at least
+    ``min_frequency`` times are made whole (most frequent first); then the BPE trainer learns merges
+    over whole characters. ``word_boundaries``: new tokens never span two fugashi words (a space
+    before a word counts as part of it), so they are whole words or pieces of one.
     """
+    import copy
+
     if add < 1:
         raise JaftError(f"--add {add}: give the number of tokens to add (at least 1)")
     if min_frequency < 2:
         raise JaftError(f"--min-frequency {min_frequency}: use 2 or more (a merge seen once learns nothing)")
     tj = check_extendable(backend)
     vocab: dict[str, int] = tj["model"]["vocab"]
-    table = token_bytes_table(backend)
+    table = token_bytes_table(backend, tj)
     first_id = max(_all_ids(tj)) + 1
-    if first_id + add + 1 >= 0x10FFFF - _BASE:
-        raise JaftError(f"--add {add}: vocabulary would exceed {0x10FFFF - _BASE} ids")
 
-    counts, stats = _segments(backend, texts, table, word_boundaries, progress)
-    if not stats["japanese_chars"]:
+    corpus = _segments(backend, texts, table, word_boundaries, progress)
+    if not corpus.stats["japanese_chars"]:
         raise JaftError("the data holds no Japanese text (no kanji or kana); give Japanese text with --data")
-    if not counts:
-        raise JaftError("the data holds too little Japanese text to learn any merge; give more text with --data")
 
-    target = int(add * 1.25) + 64
-    while True:
-        progress("train", 0, 1)
-        learned = _train(counts, target, min_frequency)
-        progress("train", 1, 1)
-        plan = _select(learned, vocab, table, first_id, add)
-        exhausted = len(learned) < target
-        if len(plan.tokens) >= add or exhausted:
+    base = _Builder(vocab, table, first_id, add)
+    for unit, count in sorted(corpus.units.items(), key=lambda kv: (-kv[1], kv[0])):
+        if count < min_frequency or base.full():
             break
-        target *= 2  # many learned merges were partial characters: learn more and select again
-    if not plan.tokens:
+        base.complete(unit)
+    # Spell runs for the trainer: one private character per old token or completed unit; a split
+    # character left incomplete ends a run (no merge can hold it).
+    unit_base = first_id + 1
+    if _BASE + unit_base + len(base.completed) > 0x10FFFF:
+        raise JaftError("the vocabulary is too large for tokenizer extend (over a million ids)")
+    symbol = {u: chr(_BASE + unit_base + k) for k, u in enumerate(base.completed)}
+    runs: Counter[tuple[str, ...]] = Counter()
+    for run, c in corpus.runs.items():
+        part: list[str] = []
+        for u in [*run, None]:
+            sym = None if u is None else symbol.get(u) if len(u) > 1 else chr(_BASE + u[0])
+            if sym is None:
+                if len(part) >= 2:
+                    runs[tuple(part)] += c
+                part = []
+            else:
+                part.append(sym)
+
+    def unit_of(sym: str) -> Unit:
+        code = ord(sym) - _BASE
+        return (code,) if code < unit_base else base.completed[code - unit_base]
+
+    builder, learned = base, []
+    target = int((add - len(base.tokens)) * 1.25) + 64
+    while runs and not base.full():
+        progress("train", 0, 1)
+        learned = _train(runs, target, min_frequency)
+        progress("train", 1, 1)
+        builder = copy.deepcopy(base)
+        known: dict[str, tuple[str, Unit]] = {}
+
+        for a, b in learned:
+            left, right = _resolve(a, known, unit_of, builder), _resolve(b, known, unit_of, builder)
+            if left is None or right is None:
+                builder.skipped["builds_on_dropped"] += 1
+                continue
+            if builder.join(left[0], right[0], left[1] + right[1]):
+                known[a + b] = (left[0] + right[0], left[1] + right[1])
+            elif builder.full():
+                break
+        if builder.full() or len(learned) < target:
+            break
+        target *= 2  # many learned merges were dropped: learn more and select again
+
+    if not builder.tokens:
         raise JaftError(
             f"--add {add}: no pair of tokens in this Japanese text repeats {min_frequency} times or more beyond "
             "what the vocabulary already merges; give more (or more varied) Japanese text with --data"
         )
-    if len(plan.tokens) < add:
+    if len(builder.tokens) < add:
         raise JaftError(
-            f"--add {add}: this data supports only {len(plan.tokens)} new tokens seen at least "
-            f"{min_frequency} times; use --add {len(plan.tokens)} or less, more text, or a lower --min-frequency"
+            f"--add {add}: this data supports only {len(builder.tokens)} new tokens seen at least "
+            f"{min_frequency} times; use --add {len(builder.tokens)} or less, more text, or a lower --min-frequency"
         )
-    plan.stats = {**stats, **plan.stats, "segments": sum(counts.values()), "distinct_segments": len(counts),
-                  "learned_merges": len(learned), "min_frequency": min_frequency,
-                  "word_boundaries": word_boundaries}
-    return plan
-
-
-def _select(learned: list[tuple[str, str]], vocab: dict[str, int], table: dict[int, bytes],
-            first_id: int, add: int) -> ExtensionPlan:
-    """Map trainer merges back to vocabulary strings, keeping the first ``add`` valid new tokens."""
-    # trainer spelling → (vocabulary string, old ids that spell it)
-    known: dict[str, tuple[str, tuple[int, ...]]] = {}
-    new_by_token: dict[str, NewToken] = {}
-    merges: list[tuple[str, str]] = []
-    seen_pairs: set[tuple[str, str]] = set()
-    skipped = Counter[str]()
-
-    def resolve(spelling: str) -> tuple[str, tuple[int, ...]] | None:
-        if spelling in known:
-            return known[spelling]
-        if len(spelling) == 1:
-            tid = ord(spelling) - _BASE
-            raw = table.get(tid)
-            if raw is None:
-                return None
-            known[spelling] = (byte_level_token(raw), (tid,))
-            return known[spelling]
-        return None  # a merge result we dropped
-
-    for a, b in learned:
-        left, right = resolve(a), resolve(b)
-        if left is None or right is None:
-            skipped["builds_on_dropped"] += 1
-            continue
-        pieces = left[1] + right[1]
-        raw = b"".join(table[t] for t in pieces)
-        text = _new_token_ok(raw)
-        if text is None:
-            skipped["partial_or_not_japanese"] += 1
-            continue
-        token = left[0] + right[0]
-        if token in vocab:
-            skipped["already_in_vocabulary"] += 1  # a token the old merges never reach: leave it alone
-            continue
-        pair = (left[0], right[0])
-        if token not in new_by_token:
-            if len(new_by_token) >= add:
-                break
-            new_by_token[token] = NewToken(first_id + len(new_by_token), token, text, list(pieces))
-        known[a + b] = (token, pieces)
-        if pair not in seen_pairs:
-            seen_pairs.add(pair)
-            merges.append(pair)
-    return ExtensionPlan(first_id, list(new_by_token.values()), merges, {"skipped_merges": dict(skipped)})
+    stats = {
+        **corpus.stats, "runs": sum(corpus.runs.values()), "distinct_runs": len(corpus.runs),
+        "split_characters_completed": len(builder.completed), "learned_merges": len(learned),
+        "skipped_merges": dict(builder.skipped), "min_frequency": min_frequency, "word_boundaries": word_boundaries,
+    }
+    return ExtensionPlan(first_id, list(builder.tokens.values()), builder.merges, stats)
 
 
 def extended_backend(backend: Any, plan: ExtensionPlan) -> Any:
@@ -459,6 +578,11 @@ def extend_model(
     from jaft.tokenizer.hf import load_fast_tokenizer
     from jaft.tokenizer.texts import read_texts
 
+    # Cheap checks first: loading a 150k-token tokenizer takes seconds.
+    if add < 1:
+        raise JaftError(f"--add {add}: give the number of tokens to add (at least 1)")
+    if min_frequency < 2:
+        raise JaftError(f"--min-frequency {min_frequency}: use 2 or more (a merge seen once learns nothing)")
     out = Path(out).expanduser()
     check_model_source(model)
     src = Path(model).expanduser()
@@ -466,12 +590,12 @@ def extend_model(
         raise JaftError(f"--out {out} is the model directory itself; write the extended model to a new directory")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise JaftError(f"--out {out} already exists and is not empty; choose a new directory or pass --force")
-    if add < 1:
-        raise JaftError(f"--add {add}: give the number of tokens to add (at least 1)")
+    texts = read_texts(data)
+    if not any(has_japanese(t) for t in texts):
+        raise JaftError(f"{', '.join(str(p) for p in data)}: no Japanese text (no kanji or kana); give Japanese text with --data")
     tok = load_fast_tokenizer(model, trust_remote_code=trust_remote_code)
     old_backend = tok.backend_tokenizer
     check_extendable(old_backend)
-    texts = read_texts(data)
 
     plan = learn_extension(old_backend, texts, add, min_frequency=min_frequency, word_boundaries=within_words,
                            progress=progress)

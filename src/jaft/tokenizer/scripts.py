@@ -18,7 +18,7 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
     (0x00C0, 0x024F, "latin"),  # accented Latin (é, ü …), minus × and ÷ below
     (0x3005, 0x3007, "kanji"),  # 々 〆 〇
     (0x303B, 0x303B, "kanji"),  # 〻
-    (0x3041, 0x309F, "hiragana"),  # incl. voicing marks and ゝゞゟ
+    (0x3040, 0x309F, "hiragana"),  # the whole block: voicing marks, ゝゞゟ
     (0x30A0, 0x30FF, "katakana"),  # incl. ー and ・
     (0x31F0, 0x31FF, "katakana"),  # small katakana for Ainu
     (0x3400, 0x4DBF, "kanji"),
@@ -55,9 +55,15 @@ def script_of(ch: str) -> str:
     return "other"
 
 
+# Called per character over whole corpora: a set lookup (the rare extension-B+ kanji aside).
+_JAPANESE = frozenset(
+    chr(cp) for lo, hi, name in _RANGES if name in JAPANESE_SCRIPTS and hi < 0x20000 for cp in range(lo, hi + 1)
+)
+
+
 def is_japanese_char(ch: str) -> bool:
     """Kanji (incl. 々〆〇), hiragana or katakana (full- and half-width)."""
-    return script_of(ch) in JAPANESE_SCRIPTS
+    return ch in _JAPANESE or (ch >= "\U00020000" and script_of(ch) == "kanji")
 
 
 def has_japanese(text: str) -> bool:

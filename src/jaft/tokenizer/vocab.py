@@ -47,16 +47,25 @@ def byte_level_bytes(token: str) -> bytes:
     return bytes(table[ch] for ch in token)
 
 
-def byte_level_token(raw: bytes) -> str:
+@functools.cache
+def _byte_encoder() -> tuple[str, ...]:
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     table = bytes_to_unicode()
+    return tuple(table[b] for b in range(256))
+
+
+def byte_level_token(raw: bytes) -> str:
+    table = _byte_encoder()
     return "".join(table[b] for b in raw)
 
 
-def token_bytes_table(backend: Any) -> dict[int, bytes]:
-    """Token id → the bytes it stands for, for every token of the model vocabulary and added tokens."""
-    tj = tokenizer_json(backend)
+def token_bytes_table(backend: Any, tj: dict[str, Any] | None = None) -> dict[int, bytes]:
+    """Token id → the bytes it stands for, for every token of the model vocabulary and added tokens.
+
+    ``tj``: the backend's JSON when the caller already has it (serialising a 150k vocabulary is slow).
+    """
+    tj = tj if tj is not None else tokenizer_json(backend)
     byte_level = is_byte_level(tj)
     table: dict[int, bytes] = {}
     decoder = byte_decoder() if byte_level else {}
