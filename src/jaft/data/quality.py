@@ -60,6 +60,10 @@ class ExactDedup:
         return first
 
 
+def _band_key(band: bytes) -> bytes:
+    return hashlib.blake2b(band, digest_size=8).digest()
+
+
 class NearDedup:
     """MinHash LSH over character n-grams of the key; keys shorter than n are skipped.
 
@@ -74,7 +78,9 @@ class NearDedup:
 
         self.ngram = ngram
         self.num_perm = num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # Bucket keys hashed to 8 bytes (datasketch's hashfunc option): r×4-byte band keys would be
+        # the largest part of the index after the buckets themselves.
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, hashfunc=_band_key)
         # CRC-32 (a C function) instead of datasketch's default SHA-1 run from Python per shingle.
         self._mh = MinHash(num_perm=num_perm, seed=seed, hashfunc=zlib.crc32, scheme="affine32")
 
