@@ -17,7 +17,8 @@ format                 keys                                       record
                        ``output``
 =====================  =========================================  ==========================
 
-Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and
+Everything streams except ``.json`` (a JSON array has no record boundaries, so the file is read
+whole; use ``.jsonl`` for large data). Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and
 a message saying what to fix) and the caller decides whether that stops the run (``--strict``).
 """
 
