@@ -240,6 +240,62 @@ def test_read_extension(ext_qwen25, tiny_qwen25, tmp_path):
         read_extension(tmp_path)
 
 
+@pytest.mark.parametrize("which", ["ext_qwen25", "ext_bpe"])
+def test_lora_trains_the_new_rows_and_leaves_old_rows(which, request):
+    """PEFT LoRA with jaft's trainable_token_indices: new rows (and an untied head's) learn, old rows stay."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from jaft.tokenizer.extend import trainable_token_indices
+
+    out, record = request.getfixturevalue(which)
+    indices = trainable_token_indices(out)
+    assert indices["embed_tokens"] == record["new_token_ids"]
+    assert ("lm_head" in indices) == (not record["tied_embeddings"])
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    before_emb = model.get_input_embeddings().weight.detach().clone()
+    before_head = model.get_output_embeddings().weight.detach().clone()
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                  trainable_token_indices=indices))
+    new_ids = record["new_token_ids"][:8]
+    ids = torch.tensor([new_ids + new_ids])
+    opt = torch.optim.SGD([p for p in peft_model.parameters() if p.requires_grad], lr=1.0)
+    peft_model(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    merged = peft_model.merge_and_unload()
+    emb, head = merged.get_input_embeddings().weight, merged.get_output_embeddings().weight
+    v = record["original_vocab_size"]
+    assert torch.equal(emb[:v], before_emb[:v]) and torch.equal(head[:v], before_head[:v])
+    assert not torch.equal(emb[new_ids], before_emb[new_ids])
+    assert not torch.equal(head[new_ids], before_head[new_ids])
+
+
+def test_loaded_model_path_writes_the_same_weights(ext_bpe, tiny_qwen, tech_file, tmp_path):
+    """Growing shards in place (default for local safetensors) and growing the loaded model agree."""
+    import torch
+    from safetensors.torch import load_file
+
+    from jaft.tokenizer.extend import extend_model
+
+    out, record = ext_bpe
+    assert record["method"] == "safetensors"
+    other = extend_model(str(tiny_qwen), [tech_file], 40, tmp_path / "mem", min_frequency=2, in_memory=True)
+    assert other["method"] == "transformers"
+    assert other["new_token_ids"] == record["new_token_ids"] and other["embedding_rows"] == record["embedding_rows"]
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(tmp_path / "mem" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((out / "config.json").read_text())["vocab_size"] == record["embedding_rows"]
+
+
+def test_trainable_token_indices_of_a_plain_model(tiny_qwen):
+    from jaft.tokenizer.extend import trainable_token_indices
+
+    assert trainable_token_indices(tiny_qwen) is None
+
+
 def test_within_words_tokens_never_join_two_words(tiny_qwen, tech_file):
     from jaft.tokenizer.extend import extended_backend, learn_extension
 
@@ -264,10 +320,14 @@ def test_no_japanese_in_the_data(tiny_qwen, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_add_more_than_the_data_supports(tiny_qwen, tech_file, tmp_path):
-    r = run_jaft("tokenizer", "extend", "--model", str(tiny_qwen), "--data", str(tech_file), "--add", "100000",
-                 "--min-frequency", "2", "--out", str(tmp_path / "out"))
-    assert_clean_error(r, "--add 100000", "supports only")
+def test_add_more_than_the_data_supports(tiny_qwen, tech_file):
+    from jaft.tokenizer.extend import learn_extension
+
+    lines = tech_file.read_text(encoding="utf-8").splitlines()
+    with pytest.raises(JaftError, match=r"--add 100000: this data supports only (\d+) new tokens") as e:
+        learn_extension(_tok(tiny_qwen).backend_tokenizer, lines, 100000, min_frequency=2)
+    supported = int(e.value.message.split("supports only ")[1].split()[0])
+    assert len(learn_extension(_tok(tiny_qwen).backend_tokenizer, lines, supported, min_frequency=2).tokens) == supported
 
 
 def test_model_without_a_fast_tokenizer(tmp_path, tech_file):
@@ -331,4 +391,25 @@ def test_cli_extend_end_to_end(tiny_qwen25, tech_file, tmp_path):
     assert len(rec["new_token_ids"]) == 20
     r = run_jaft("tokenizer", "analyze", "--model", str(tiny_qwen25), "--compare", str(out), "--data", str(tech_file))
     assert r.returncode == 0, r.stderr
-    assert "ratio" in r.stdout and str(out) in r.stdout.replace("\n", "")
+    header = next(line for line in r.stdout.splitlines() if "figure" in line)
+    assert "tiny-qwen25" in header and " ext " in header and "ratio" in header
+
+
+@pytest.mark.slow
+def test_gguf_export_carries_the_new_tokens(ext_qwen25, bundled_file, tmp_path):
+    """jaft export gguf writes the new tokens and merges; llama.cpp then tokenizes like transformers."""
+    import llama_cpp
+
+    out, record = ext_qwen25
+    r = run_jaft("export", "gguf", "--model", str(out), "--out", str(tmp_path / "exp"))
+    assert r.returncode == 0, r.stderr
+    gguf = tmp_path / "exp" / "model-f16.gguf"
+    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    assert llm.n_vocab() == record["embedding_rows"]
+    texts = [*bundled_file.read_text(encoding="utf-8").splitlines(), *ENGLISH]
+    used = 0
+    for text in texts:
+        hf = _ids(_tok(out), text)
+        used += sum(1 for i in hf if i in set(record["new_token_ids"]))
+        assert llm.tokenize(text.encode(), add_bos=False, special=False) == hf, text
+    assert used > 0

@@ -166,7 +166,7 @@ def render(results: list[dict[str, Any]], *, top: int = 20, backend_b: Any = Non
     t = Table(title="Tokenizer efficiency", title_justify="left")
     t.add_column("figure")
     for r in results:
-        t.add_column(r["model"] or "tokenizer", justify="right")
+        t.add_column(_label(r), justify="right")
     if two:
         t.add_column("ratio", justify="right")
     t.add_row("vocabulary", *[f"{r['vocab_size']:,}" for r in results], *([""] if two else []))
@@ -186,12 +186,12 @@ def render(results: list[dict[str, Any]], *, top: int = 20, backend_b: Any = Non
 
     words = results[0]["split_words"][:top]
     if words:
-        w = Table(title=f"Japanese words costing the most extra tokens ({results[0]['model'] or 'tokenizer'})",
+        w = Table(title=f"Japanese words costing the most extra tokens ({_label(results[0])})",
                   title_justify="left")
         for col in ("word", "count", "tokens", "pieces"):
             w.add_column(col, justify="right" if col in ("count", "tokens") else "left")
         if two and backend_b is not None:
-            w.add_column(f"tokens ({results[1]['model']})", justify="right")
+            w.add_column(f"tokens ({_label(results[1])})", justify="right")
             other = word_tokens(backend_b, [r["word"] for r in words])
         for i, r in enumerate(words):
             cells = [r["word"], f"{r['count']:,}", str(r["tokens"]), " | ".join(r["pieces"])]
@@ -200,6 +200,12 @@ def render(results: list[dict[str, Any]], *, top: int = 20, backend_b: Any = Non
             w.add_row(*cells)
         console.print(w)
     return console.export_text()
+
+
+def _label(result: dict[str, Any]) -> str:
+    """A short column title: the directory name of a model path (Hub ids stay whole)."""
+    name = result["model"] or "tokenizer"
+    return name.rstrip("/").rsplit("/", 1)[-1] if name.startswith(("/", ".", "~")) else name
 
 
 def _ratio_str(results: list[dict[str, Any]], path: list[str]) -> str:

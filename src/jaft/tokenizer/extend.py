@@ -28,7 +28,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -491,53 +491,169 @@ def read_extension(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     return data
 
 
-def plan_record(plan: ExtensionPlan) -> dict[str, Any]:
-    return {"first_id": plan.first_id, "tokens": [asdict(t) for t in plan.tokens], "stats": plan.stats}
+def trainable_token_indices(model_dir: str | os.PathLike[str]) -> dict[str, list[int]] | None:
+    """PEFT ``LoraConfig(trainable_token_indices=...)`` that trains the new rows of an extended model.
+
+    The input embeddings' new rows, and the LM head's when it is not tied (a tied head follows the
+    embedding in PEFT). None for a model whose vocabulary jaft did not extend.
+    """
+    record = read_extension(model_dir)
+    if record is None:
+        return None
+    ids = [int(i) for i in record["new_token_ids"]]
+    out = {"embed_tokens": ids}
+    if not record.get("tied_embeddings", False):
+        out["lm_head"] = ids
+    return out
 
 
 def _pad64(n: int) -> int:
     return (n + 63) // 64 * 64
 
 
-def _init_rows(model: Any, plan: ExtensionPlan) -> dict[str, Any]:
-    """Resize embeddings (+ LM head) for the plan and fill the new rows; returns what was done."""
+def _grown(weight: Any, plan: ExtensionPlan, rows: int) -> Any:
+    """``weight`` (rows × hidden) grown to ``rows``: new tokens' rows are the mean of their pieces'
+    rows, fresh padding rows the mean of all token rows; every old row is kept as it was."""
     import torch
 
-    emb = model.get_input_embeddings()
-    out = model.get_output_embeddings()
-    tied = out is not None and out.weight.data_ptr() == emb.weight.data_ptr()
-    old_rows = emb.weight.shape[0]
+    old_rows = weight.shape[0]
     if old_rows < plan.first_id:
         raise JaftError(
             f"the model has {old_rows} embedding rows but its tokenizer already uses ids up to {plan.first_id - 1}; "
             "it does not match its tokenizer"
         )
     need = plan.first_id + len(plan.tokens)
+    with torch.no_grad():
+        w = weight.detach()
+        out = torch.empty((rows, *w.shape[1:]), dtype=w.dtype, device=w.device)
+        out[:old_rows] = w
+        for nt in plan.tokens:
+            out[nt.id] = w[nt.pieces].float().mean(0).to(w.dtype)
+        if rows > max(old_rows, need):
+            out[max(old_rows, need) :] = w[: plan.first_id].float().mean(0).to(w.dtype)
+    return out
+
+
+def _rows_for(old_rows: int, plan: ExtensionPlan) -> int:
     # Keep the checkpoint's habit of padding the matrix (to a multiple of 64 here), and reuse padding
     # rows past the tokenizer before growing the matrix.
-    rows = max(old_rows, _pad64(need))
+    return max(old_rows, _pad64(plan.first_id + len(plan.tokens)))
+
+
+def _init_rows(model: Any, plan: ExtensionPlan) -> dict[str, Any]:
+    """Grow a loaded model's embeddings (+ untied LM head) for the plan; returns what was done."""
+    import torch
+
+    emb = model.get_input_embeddings()
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight.data_ptr() == emb.weight.data_ptr()
+    old_rows = emb.weight.shape[0]
+    rows = _rows_for(old_rows, plan)
+    new_emb = _grown(emb.weight, plan, rows)
+    new_head = _grown(head.weight, plan, rows) if head is not None and not tied else None
     if rows > old_rows:
         model.resize_token_embeddings(rows, mean_resizing=False)
-        emb = model.get_input_embeddings()
-        out = model.get_output_embeddings()
-
-    def fill(weight: Any) -> None:
-        w = weight.data
-        mean = w[: plan.first_id].float().mean(0)
-        for nt in plan.tokens:
-            w[nt.id] = w[nt.pieces].float().mean(0).to(w.dtype)
-        if rows > max(old_rows, need):
-            w[max(old_rows, need) :] = mean.to(w.dtype)  # fresh padding rows: a neutral average
-
+        emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     with torch.no_grad():
-        fill(emb.weight)
-        if out is not None and not tied:
-            fill(out.weight)
-            bias = getattr(out, "bias", None)
+        emb.weight.copy_(new_emb)
+        if new_head is not None:
+            head.weight.copy_(new_head)
+            bias = getattr(head, "bias", None)
             if bias is not None:
                 for nt in plan.tokens:
-                    bias.data[nt.id] = bias.data[nt.pieces].float().mean().to(bias.dtype)
-    return {"original_embedding_rows": old_rows, "embedding_rows": rows, "tied_embeddings": tied}
+                    bias[nt.id] = bias[nt.pieces].float().mean().to(bias.dtype)
+    return {"original_embedding_rows": old_rows, "embedding_rows": rows, "tied_embeddings": tied,
+            "method": "transformers"}
+
+
+# Files ``save_pretrained`` of the tokenizer writes (or that would describe the old vocabulary).
+_TOKENIZER_FILES = {
+    "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+    "added_tokens.json", "chat_template.jinja", "chat_template.json", "tokenizer.model",
+}
+
+
+@dataclass
+class _Checkpoint:
+    weight_map: dict[str, str]  # tensor name → shard file
+    embed: str
+    head: str | None
+    config: dict[str, Any]
+    index: dict[str, Any] | None
+
+
+def _checkpoint(src: Path) -> _Checkpoint | None:
+    """The safetensors layout of a local model whose embeddings can be grown without loading it."""
+    try:
+        config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(config.get("vocab_size"), int) or "text_config" in config:
+        return None  # nested (multimodal) configs: let transformers do it
+    index_path = src / "model.safetensors.index.json"
+    index = None
+    if index_path.is_file():
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        weight_map = dict(index["weight_map"])
+    elif (src / "model.safetensors").is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(src / "model.safetensors"), "pt") as f:
+            weight_map = dict.fromkeys(f.keys(), "model.safetensors")
+    else:
+        return None
+    embeds = [k for k in weight_map if k.endswith("embed_tokens.weight")]
+    head = "lm_head.weight" if "lm_head.weight" in weight_map else None
+    tied = bool(config.get("tie_word_embeddings", False))
+    if len(embeds) != 1 or (head is None and not tied):
+        return None
+    return _Checkpoint(weight_map, embeds[0], head, config, index)
+
+
+def _extend_checkpoint(src: Path, dst: Path, plan: ExtensionPlan, ck: _Checkpoint) -> dict[str, Any]:
+    """Write ``src``'s checkpoint to ``dst`` with grown embedding / LM-head tensors, touching only
+    the shards that hold them (a 32B model needs the memory of one shard, not of the model)."""
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tied = bool(ck.config.get("tie_word_embeddings", False))
+    edit = {ck.weight_map[ck.embed]} | ({ck.weight_map[ck.head]} if ck.head else set())
+    rows = old_rows = 0
+    grown_bytes = 0
+    for shard in sorted(set(ck.weight_map.values())):
+        if shard not in edit:
+            shutil.copyfile(src / shard, dst / shard)
+            continue
+        with safe_open(str(src / shard), "pt") as f:
+            metadata = f.metadata() or {"format": "pt"}
+        tensors = load_file(str(src / shard))
+        for key in (ck.embed, ck.head):
+            if key is None or ck.weight_map[key] != shard:
+                continue
+            old_rows = tensors[key].shape[0]
+            rows = _rows_for(old_rows, plan)
+            before = tensors[key].numel() * tensors[key].element_size()
+            tensors[key] = _grown(tensors[key], plan, rows).contiguous()
+            grown_bytes += tensors[key].numel() * tensors[key].element_size() - before
+        save_file(tensors, str(dst / shard), metadata=metadata)
+        del tensors
+    if ck.index is not None:
+        index = json.loads(json.dumps(ck.index))
+        meta = index.setdefault("metadata", {})
+        if isinstance(meta.get("total_size"), int):
+            meta["total_size"] += grown_bytes
+        (dst / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    config = dict(ck.config)
+    config["vocab_size"] = rows
+    (dst / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    skip = {*ck.weight_map.values(), "model.safetensors.index.json", "config.json", EXTENSION_FILE, *_TOKENIZER_FILES}
+    for path in src.iterdir():  # generation_config.json, licences, model cards, custom code …
+        if path.is_file() and path.name not in skip and not path.name.startswith("."):
+            shutil.copyfile(path, dst / path.name)
+    return {"original_embedding_rows": old_rows, "embedding_rows": rows, "tied_embeddings": tied,
+            "method": "safetensors"}
 
 
 def _chars_per_token(backend: Any, texts: Sequence[str]) -> tuple[int, int]:
@@ -568,6 +684,7 @@ def extend_model(
     within_words: bool = False,
     force: bool = False,
     trust_remote_code: bool = False,
+    in_memory: bool = False,
     progress: Progress = _noop,
 ) -> dict[str, Any]:
     """Extend ``model``'s vocabulary with up to ``add`` Japanese tokens learned from ``data``; write
@@ -609,44 +726,52 @@ def extend_model(
     _count_new(new_backend, texts, plan)
     progress("measure", 1, 1)
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     progress("model", 0, 1)
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(
-            str(src) if src.is_dir() else model, dtype="auto", trust_remote_code=trust_remote_code,
-            low_cpu_mem_usage=True,
-        )
-    except OSError as e:
-        raise JaftError(f"could not load the model '{model}': {str(e).splitlines()[0]}") from None
-    rows = _init_rows(lm, plan)
-    record: dict[str, Any] = {
-        "format": FORMAT,
-        "created_by": f"jaft {__version__} tokenizer extend",
-        "base_model": str(model),
-        "original_vocab_size": plan.first_id,
-        "new_vocab_size": plan.first_id + len(plan.tokens),
-        **rows,
-        "new_token_ids": [t.id for t in plan.tokens],
-        "init": "mean of the embeddings (and LM-head rows) of the old tokens that spelled each new token",
-        "settings": {"add": add, "min_frequency": min_frequency, "within_words": within_words},
-        "data": {"files": [str(p) for p in data], "texts": len(texts), "chars": chars,
-                 "japanese_chars": plan.stats.get("japanese_chars", 0)},
-        "report": {
-            "tokens_before": before, "tokens_after": after,
-            "chars_per_token_before": round(chars / max(before, 1), 4),
-            "chars_per_token_after": round(chars / max(after, 1), 4),
-            "ratio": round(before / max(after, 1), 4),
-            "non_japanese_probe_unchanged": True,
-            "learned_merges": plan.stats.get("learned_merges"), "merges_added": len(plan.merges),
-            "skipped_merges": plan.stats.get("skipped_merges", {}),
-        },
-        "tokens": [
-            {"id": t.id, "text": t.text, "token": t.token, "pieces": t.pieces, "count": t.count} for t in plan.tokens
-        ],
-    }
+    ck = _checkpoint(src) if src.is_dir() and not in_memory else None
+    lm = None
+    if ck is None:  # a Hub id, .bin weights or a nested config: transformers grows the loaded model
+        from transformers import AutoModelForCausalLM
+
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(
+                str(src) if src.is_dir() else model, dtype="auto", trust_remote_code=trust_remote_code,
+                low_cpu_mem_usage=True,
+            )
+        except OSError as e:
+            raise JaftError(f"could not load the model '{model}': {str(e).splitlines()[0]}") from None
+        rows: dict[str, Any] = _init_rows(lm, plan)
     with atomic_dir(out) as tmp:
-        lm.save_pretrained(tmp, safe_serialization=True)
+        if lm is not None:
+            lm.save_pretrained(tmp, safe_serialization=True)
+        else:
+            rows = _extend_checkpoint(src, tmp, plan, ck)
+        record: dict[str, Any] = {
+            "format": FORMAT,
+            "created_by": f"jaft {__version__} tokenizer extend",
+            "base_model": str(model),
+            "original_vocab_size": plan.first_id,
+            "new_vocab_size": plan.first_id + len(plan.tokens),
+            **rows,
+            "new_token_ids": [t.id for t in plan.tokens],
+            "init": "mean of the embeddings (and LM-head rows) of the old tokens that spelled each new token",
+            "settings": {"add": add, "min_frequency": min_frequency, "within_words": within_words},
+            "data": {"files": [str(p) for p in data], "texts": len(texts), "chars": chars,
+                     "japanese_chars": plan.stats.get("japanese_chars", 0)},
+            "report": {
+                "tokens_before": before, "tokens_after": after,
+                "chars_per_token_before": round(chars / max(before, 1), 4),
+                "chars_per_token_after": round(chars / max(after, 1), 4),
+                "ratio": round(before / max(after, 1), 4),
+                "non_japanese_probe_unchanged": True,
+                "learned_merges": plan.stats.get("learned_merges"), "merges_added": len(plan.merges),
+                "skipped_merges": plan.stats.get("skipped_merges", {}),
+            },
+            "tokens": [
+                {"id": t.id, "text": t.text, "token": t.token, "pieces": t.pieces, "count": t.count} for t in plan.tokens
+            ],
+        }
         tok.save_pretrained(tmp)
         new_backend.save(str(tmp / "tokenizer.json"))
         for stale in ("vocab.json", "merges.txt"):  # slow-tokenizer files would hold the old vocabulary
