@@ -290,6 +290,31 @@ def test_loaded_model_path_writes_the_same_weights(ext_bpe, tiny_qwen, tech_file
     assert json.loads((out / "config.json").read_text())["vocab_size"] == record["embedding_rows"]
 
 
+def test_sharded_checkpoint(ext_bpe, tiny_qwen, tech_file, tmp_path):
+    """A checkpoint in several shards: only the shards holding the embeddings are rewritten."""
+    import shutil
+
+    import torch
+
+    from jaft.tokenizer.extend import extend_model
+
+    sharded = tmp_path / "sharded"
+    _model(tiny_qwen).save_pretrained(sharded, max_shard_size="1MB")
+    for f in tiny_qwen.iterdir():
+        if f.name.startswith(("tokenizer", "chat_template")):
+            shutil.copy(f, sharded / f.name)
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 2
+    record = extend_model(str(sharded), [tech_file], 40, tmp_path / "out", min_frequency=2)
+    assert record["method"] == "safetensors"
+    new_index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
+    assert new_index["weight_map"] == index["weight_map"]
+    grown = (record["embedding_rows"] - record["original_embedding_rows"]) * 256 * 4 * 2  # embed + lm_head, fp32
+    assert new_index["metadata"]["total_size"] == index["metadata"]["total_size"] + grown
+    a, b = _model(ext_bpe[0]).state_dict(), _model(tmp_path / "out").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_trainable_token_indices_of_a_plain_model(tiny_qwen):
     from jaft.tokenizer.extend import trainable_token_indices
 

@@ -12,7 +12,7 @@ def main(
     model: Annotated[str, typer.Option("--model", help="model directory or Hub id to extend (byte-level BPE: Qwen, Llama 3, R1-Distill)")],
     data: Annotated[list[str], typer.Option("--data", help="Japanese text (.txt, one text per line) or .jsonl file; repeatable")],
     out: Annotated[str, typer.Option("--out", help="directory for the extended model (a standard Hugging Face model dir)")],
-    add: Annotated[int, typer.Option("--add", help="how many Japanese tokens to add at most")] = 16000,
+    add: Annotated[int, typer.Option("--add", help="how many Japanese tokens to add (if the data supports fewer, the error says how many)")] = 16000,
     min_frequency: Annotated[int, typer.Option("--min-frequency", help="a new token must be learned from a pair seen this often")] = 3,
     within_words: Annotated[
         bool,
@@ -44,11 +44,12 @@ def main(
         print(json.dumps(record, ensure_ascii=False, indent=2))
         return
     rep = record["report"]
-    sample = "、".join(t["text"] for t in record["tokens"][:12])
+    top = sorted(record["tokens"], key=lambda t: -t["count"])[:12]
+    sample = "、".join(f"「{t['text']}」" for t in top)
     print(f"added {len(record['new_token_ids']):,} tokens (ids {record['original_vocab_size']:,}–"
           f"{record['new_vocab_size'] - 1:,}); embedding rows {record['original_embedding_rows']:,} → "
           f"{record['embedding_rows']:,}{' (tied LM head)' if record['tied_embeddings'] else ''}")
     print(f"on --data: {rep['chars_per_token_before']:.2f} → {rep['chars_per_token_after']:.2f} characters/token "
           f"({rep['ratio']:.2f}× fewer tokens; in-sample, see `jaft tokenizer analyze` for held-out text)")
-    print(f"first new tokens: {sample}")
+    print(f"most used new tokens: {sample}")
     print(f"wrote {out} ({EXTENSION_FILE} lists the new ids and the tokens that spelled them)")

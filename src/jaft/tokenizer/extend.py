@@ -5,21 +5,28 @@ How the new merges are learned (continued BPE training)
 A BPE tokenizer applies merges lowest rank first, so merges appended *after* every existing merge
 fire only once no old merge applies: each pre-token is first tokenized exactly as before, and only
 then may new merges join the resulting tokens. So the new merges are learned on that final old
-tokenization. We tokenize the corpus with the original tokenizer, cut each pre-token's tokens into
-Japanese segments (runs of tokens made of Japanese characters, optionally cut again where a
-fugashi word ends), spell every segment with one private character per old token id, and let the
-``tokenizers`` BPE trainer learn merges on those spellings. Mapped back, each learned merge joins
-two existing (or already added) tokens, in the order the trainer learned them.
+tokenization:
 
-Why non-Japanese text cannot change: every kept merge produces a token that holds at least one
-whole kanji or kana character, and such a byte sequence occurs only in text that contains that
-character (UTF-8 is self-synchronising). Text without Japanese characters never meets a new merge,
-so its ids are exactly the old ones. No ``added_tokens`` are used: those are matched before
-pre-tokenization and would cut English and code apart.
+1. Tokenize the corpus with the original tokenizer and cut each pre-token's tokens into Japanese
+   runs (tokens made of kanji/kana, plus the one space or punctuation mark the pre-tokenizer glues
+   to the front of a word; with ``within_words``, also cut where a fugashi word starts).
+2. Characters the vocabulary splits into byte pieces (Qwen2.5: rarer kanji; Llama 3: many more)
+   are made whole first, most frequent first: merges that join their pieces.
+3. Spell every run with one private character per old token or whole character and let the
+   ``tokenizers`` BPE trainer learn merges on those spellings. Mapped back, each learned merge joins
+   two existing (or already added) tokens, in the order the trainer learned them.
+
+Why non-Japanese text cannot change: every new token holds a whole kanji or kana character, or
+(the intermediate pieces of step 2) begins a character that can only be Japanese. UTF-8 is
+self-synchronising, so such bytes occur only in text that contains Japanese: text without it never
+meets a new merge and keeps exactly its old ids. No ``added_tokens`` are used: those are matched
+before pre-tokenization and would cut English and code apart. Old ids stay; new ids follow every
+existing id, added tokens included.
 
 Embeddings: new rows start as the mean of the rows of the old tokens that spelled the new token
 (input embeddings, and the LM head when it is not tied); every old row, and so every logit of an
-old-token input over the old vocabulary, stays as it was.
+old-token input over the old vocabulary, stays as it was. Local safetensors checkpoints are
+edited shard by shard (only the shards holding those matrices are loaded).
 """
 
 from __future__ import annotations
