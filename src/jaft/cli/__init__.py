@@ -103,6 +103,20 @@ def build_app() -> typer.Typer:
     return app
 
 
+# Options whose value may be left out (`--resume` alone means the newest checkpoint). Typer has no
+# optional-value options, so the implied value is filled in before parsing.
+OPTIONAL_VALUES = {"--resume": "latest"}
+
+
+def fill_optional_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[a])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     app = build_app()
-    app(args=argv, prog_name="jaft")
+    app(args=fill_optional_values(sys.argv[1:] if argv is None else argv), prog_name="jaft")

@@ -24,7 +24,7 @@ def main(
     lr: Annotated[float | None, typer.Option("--lr", help="learning rate (default 1e-6)")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="KL coefficient against the reference policy")] = None,
     method: Annotated[str | None, typer.Option("--method", help="lora | qlora | full (default: as the SFT run / planner)")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", flag_value="latest", is_flag=False, help="restart from the newest checkpoint of --output (or the CHECKPOINT given)")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="[value optional] restart from the newest checkpoint of --output (or the CHECKPOINT given)")] = None,
     set_: Set = None,
 ) -> None:
     """Reinforcement learning with GRPO on math problems, rewarded for format, correct answers and Japanese reasoning.

@@ -24,7 +24,7 @@ def main(
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after N optimizer steps (overrides epochs)")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="learning rate (default: the model's strategy)")] = None,
     continue_from: Annotated[str | None, typer.Option("--continue-from", help="keep training this LoRA adapter; its base model is read from adapter_config.json")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", flag_value="latest", is_flag=False, help="restart a crashed run from its newest checkpoint (or the CHECKPOINT given): optimizer, scheduler, RNG and data position included")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="[value optional] restart a crashed run from its newest checkpoint (or the CHECKPOINT given): optimizer, scheduler, RNG and data position included")] = None,
     num_processes: Annotated[int | None, typer.Option("--num-processes", help="data-parallel processes through accelerate (one per GPU)")] = None,
     accelerate_config: Annotated[str | None, typer.Option("--accelerate-config", help="ddp | fsdp | deepspeed-zero2 | deepspeed-zero3, or an accelerate YAML")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the Hub (only for models you trust)")] = False,

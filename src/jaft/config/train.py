@@ -22,7 +22,10 @@ class TrainSection(StrictModel):
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool | None = None
-    packing: bool = Field(True, description="padding-free batching of variable-length records")
+    packing: bool | None = Field(
+        None,
+        description="padding-free packing (default: on with flash-attention, else length-grouped batches)",
+    )
     use_liger: bool | None = Field(None, description="Liger fused kernels (default: on CUDA when installed)")
     logging_steps: int = Field(10, ge=1)
     eval_steps: int | None = Field(None, ge=1)
@@ -35,6 +38,11 @@ class TrainSection(StrictModel):
     resume: str | None = Field(None, description="checkpoint dir, or 'latest'")
     num_processes: int = Field(1, ge=1)
     generation_test: bool = True
+    system_prompt: str | None = Field(
+        None,
+        description="instruction for records without one (use grpo.system_prompt's text to train the "
+        "<think>/<answer> format that GRPO and eval ask for); folded into the user turn for R1 models",
+    )
 
 
 class LoraSection(StrictModel):

@@ -36,7 +36,13 @@ def run_eval(
         problems = load_problems(data, limit)  # parse before the model loads: bad data fails fast
         m, tok = load_trained(source)
         preds = out or str((model if model.is_dir() else model.parent) / "eval_math_predictions.jsonl")
-        result |= evaluate_math(m, tok, problems, system_prompt=system_prompt or DEFAULT_SYSTEM_PROMPT,
+        if system_prompt is None:
+            # Ask the way the run trained: its instruction, none for an SFT run trained without one,
+            # and the default <think>/<answer> instruction for anything else.
+            system_prompt = (source.run_system_prompt if source.run_stage else None) or (
+                None if source.run_stage == "sft" else DEFAULT_SYSTEM_PROMPT)
+        result["system_prompt"] = system_prompt
+        result |= evaluate_math(m, tok, problems, system_prompt=system_prompt,
                                 batch_size=batch_size, max_new_tokens=max_new_tokens, predictions_file=preds,
                                 console=console)
     elif task == "generate":

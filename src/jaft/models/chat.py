@@ -52,14 +52,39 @@ def r1_completion(content: str) -> str:
     return "\n" + THINK_CLOSE + "\n\n" + content
 
 
-def render_turns(record: Record, tokenizer: Any) -> list[Rendered]:
-    """One (prompt, completion) per assistant turn; text records are a single completion."""
+def fold_system(messages: list[dict[str, str]], family: str) -> list[dict[str, str]]:
+    """Move a system prompt into the first user turn for families that should not get one.
+
+    DeepSeek asks R1 distills to take every instruction in the user prompt. Training and inference
+    both go through here, so the model sees the instruction in the same place in both.
+    """
+    from jaft.models.templates import TEMPLATES
+
+    info = TEMPLATES.get(family)
+    if info is None or info.system_prompt_ok or not messages or messages[0]["role"] != "system":
+        return messages
+    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+    for m in rest:
+        if m["role"] == "user":
+            m["content"] = f"{system}\n\n{m['content']}" if system else m["content"]
+            break
+    return rest
+
+
+def render_turns(record: Record, tokenizer: Any, system: str | None = None) -> list[Rendered]:
+    """One (prompt, completion) per assistant turn; text records are a single completion.
+
+    ``system`` is used for records that carry no system prompt of their own.
+    """
     eos = tokenizer.eos_token or ""
     if record.kind == "text":
         bos = tokenizer.bos_token if getattr(tokenizer, "bos_token", None) else ""
         return [Rendered(prompt=bos or "", completion=(record.text or "") + eos)]
-    messages = record.chat_messages()
     family = template_family(tokenizer)
+    messages = record.chat_messages()
+    if system and not any(m["role"] == "system" for m in messages):
+        messages = [{"role": "system", "content": system}, *messages]
+    messages = fold_system(messages, family)
     out: list[Rendered] = []
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
@@ -98,16 +123,7 @@ def tokenize_rendered(r: Rendered, tokenizer: Any, max_length: int | None) -> di
 
 def render_prompt(tokenizer: Any, user: str, system: str | None = None) -> str:
     """The generation prompt for one user message (what eval, GRPO and the generation test feed)."""
-    from jaft.models.templates import TEMPLATES
-
-    family = template_family(tokenizer)
-    msgs: list[dict[str, str]] = []
-    if system:
-        info = TEMPLATES.get(family)
-        if info is not None and not info.system_prompt_ok:
-            # R1 distills are told by DeepSeek to take instructions in the user turn, not a system prompt.
-            user = system + "\n\n" + user
-        else:
-            msgs.append({"role": "system", "content": system})
+    msgs = [{"role": "system", "content": system}] if system else []
     msgs.append({"role": "user", "content": user})
+    msgs = fold_system(msgs, template_family(tokenizer))
     return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)

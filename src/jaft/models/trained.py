@@ -16,6 +16,8 @@ class TrainedSource:
     tokenizer: str  # where the tokenizer (and chat template) is read from
     trust_remote_code: bool = False
     run_method: str | None = None  # "qlora" when the adapter was trained on a 4-bit base
+    run_stage: str | None = None  # "sft" / "grpo" when loaded from a run directory
+    run_system_prompt: str | None = None  # the instruction that run trained with, if any
 
     def describe(self) -> str:
         return f"{self.base} + adapter {self.adapter}" if self.adapter else self.base
@@ -32,11 +34,14 @@ def resolve_trained(path: str | Path, adapter: str | Path | None = None) -> Trai
         record = run.read_run_file()
         cfg = run.read_config()
         method = cfg.train.method or (record.get("applied", {}).get("method", {}) or {}).get("value")
+        stage = record.get("stage")
+        system = cfg.grpo.system_prompt if stage == "grpo" else cfg.train.system_prompt
+        extra = {"run_method": method, "run_stage": stage, "run_system_prompt": system}
         if kind == "model":
-            return TrainedSource(str(weights), None, str(weights), cfg.model.trust_remote_code, method)
+            return TrainedSource(str(weights), None, str(weights), cfg.model.trust_remote_code, **extra)
         base = record.get("model_path") or _adapter_base(weights)
         tok = str(weights) if (weights / "tokenizer_config.json").is_file() else base
-        return TrainedSource(str(base), str(weights), tok, cfg.model.trust_remote_code, method)
+        return TrainedSource(str(base), str(weights), tok, cfg.model.trust_remote_code, **extra)
     if (p / "adapter_config.json").is_file() and adapter is None:
         base = _adapter_base(p)
         tok = str(p) if (p / "tokenizer_config.json").is_file() else base

@@ -73,6 +73,30 @@ def print_applied(console: Console, choice: ModelChoice, res: Resolved, hw: Hard
         console.print(f"[yellow]warning[/]: {w}")
 
 
+def flash_attention_available(hw: Hardware) -> bool:
+    import importlib.util
+
+    return hw.backend == "cuda" and importlib.util.find_spec("flash_attn") is not None
+
+
+def attention_implementation(cfg: RunConfig, hw: Hardware) -> str:
+    if cfg.model.attn_implementation:
+        return cfg.model.attn_implementation
+    return "flash_attention_2" if flash_attention_available(hw) else "sdpa"
+
+
+def batching(cfg: RunConfig, hw: Hardware) -> str:
+    """"packed" (padding-free) or "grouped" (length-grouped batches with dynamic padding).
+
+    Padding-free packing only pays off with variable-length attention kernels (flash-attention): with
+    SDPA or eager attention the packed row becomes one long sequence under a block mask, and attention
+    cost grows with its square. Elsewhere, batching records of similar length wastes almost nothing.
+    """
+    if cfg.train.packing is not None:
+        return "packed" if cfg.train.packing else "grouped"
+    return "packed" if attention_implementation(cfg, hw) == "flash_attention_2" else "grouped"
+
+
 def torch_dtype_for(precision: str):
     import torch
 
@@ -92,6 +116,11 @@ def load_for_training(
     *, continue_from: str | None = None,
 ) -> ModelBundle:
     """Tokenizer + model with the method applied: LoRA / QLoRA adapters, or full weights."""
+    from transformers import set_seed
+
+    # LoRA's A matrices are drawn at random: seed before they exist, or two runs with the same seed
+    # (an uninterrupted one and a resumed one) start from different adapters.
+    set_seed(cfg.train.seed)
     from jaft.models.chat import ensure_chat_template
     from jaft.models.loader import LoadSpec, load_model, load_tokenizer
     from jaft.models.lora import detect_target_modules
@@ -117,7 +146,7 @@ def load_for_training(
         offload_folder=cfg.model.offload_folder,
         trust_remote_code=cfg.model.trust_remote_code,
         revision=cfg.model.revision,
-        attn_implementation=cfg.model.attn_implementation or "sdpa",
+        attn_implementation=attention_implementation(cfg, hw),
         fallback_models=[] if continue_from else list(fallbacks),
         allow_4bit_fallback=res.method != "full",
     )
@@ -150,6 +179,18 @@ def load_for_training(
         targets = detect_target_modules(model)
         res.applied["lora_target_modules"] = Applied(
             targets, "detected", "every linear layer inside the transformer blocks (seed 001)")
+    extra: dict[str, Any] = {}
+    if Path(choice.path).is_dir():
+        from jaft.tokenizer.extend import trainable_token_indices
+
+        new_rows = trainable_token_indices(choice.path)
+        if new_rows:
+            # Rows added by `jaft tokenizer extend` start as means of old rows: they must learn, and
+            # LoRA alone never touches embeddings. Only those rows train; old ones stay bit-identical.
+            extra["trainable_token_indices"] = new_rows
+            res.applied["trainable_token_indices"] = Applied(
+                f"{len(new_rows['embed_tokens'])} new token rows", "detected",
+                "vocabulary extended by jaft tokenizer extend")
     lora = LoraConfig(
         r=res.lora_r,
         lora_alpha=res.lora_alpha,
@@ -157,6 +198,7 @@ def load_for_training(
         target_modules=list(targets),
         modules_to_save=list(cfg.lora.modules_to_save) or None,
         task_type="CAUSAL_LM",
+        **extra,
     )
     model = get_peft_model(model, lora)
     return ModelBundle(model, tokenizer, loaded.notes, template_note)

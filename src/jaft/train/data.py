@@ -32,18 +32,26 @@ def prepare_inputs(cfg: RunConfig, inputs: list[str] | None, work_dir: Path, con
 def load_records(
     cfg: RunConfig, inputs: list[str] | None, work_dir: Path, console: Any = None
 ) -> tuple[list[Record], list[Record], str]:
-    """(train, validation, where-from) for training."""
+    """(train, validation, where-from) for training.
+
+    ``cfg.data.path`` is set to the prepared directory, so the recorded config names the exact data a
+    resumed run (or a later stage) must read.
+    """
     from jaft.data.prepare import read_prepared
 
     prepared = prepare_inputs(cfg, inputs, work_dir, console)
+    cfg.data.path = str(prepared)
     train, val = read_prepared(prepared)
     if not train:
         raise JaftError(f"{prepared}: no training records after preparation; see its rejects.jsonl and report.json")
     return train, val, f"prepared data {prepared} (mode {cfg.data.mode})"
 
 
-def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None):
-    """Tokenized ``datasets.Dataset`` (input_ids, completion_mask) and counts of what happened."""
+def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None, system: str | None = None):
+    """Tokenized ``datasets.Dataset`` (input_ids, completion_mask) and counts of what happened.
+
+    ``system``: instruction for records without their own system prompt (``train.system_prompt``).
+    """
     from datasets import Dataset
 
     from jaft.models.chat import render_turns, tokenize_rendered
@@ -52,7 +60,7 @@ def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None)
     stats = {"records": len(records), "examples": 0, "truncated": 0, "dropped_no_completion": 0, "tokens": 0,
              "completion_tokens": 0}
     for rec in records:
-        for r in render_turns(rec, tokenizer):
+        for r in render_turns(rec, tokenizer, system):
             ex = tokenize_rendered(r, tokenizer, max_length)
             if ex is None:
                 stats["dropped_no_completion"] += 1

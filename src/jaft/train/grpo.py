@@ -83,6 +83,14 @@ def annealed(step: int, total: int, t0: float, t1: float) -> float:
     return t0 + (t1 - t0) * min(step, total - 1) / (total - 1)
 
 
+def _default_run_dir(cfg: RunConfig, from_run: str | None) -> Path:
+    import datetime as dt
+
+    label = (Path(from_run).name if from_run else cfg.model.model_type
+             or Path(cfg.model.model_name or "auto").name or "model")
+    return Path("runs") / f"{label}-grpo-{dt.datetime.now():%Y%m%d-%H%M%S}"
+
+
 def run_grpo(
     cfg: RunConfig,
     *,
@@ -97,7 +105,6 @@ def run_grpo(
     from jaft.selection import select_model
     from jaft.train.common import (
         choose_model,
-        default_output,
         is_main_process,
         load_for_training,
         print_applied,
@@ -108,14 +115,23 @@ def run_grpo(
     from jaft.train.strategy import resolve_training
 
     quiet_libraries()
+    resume_ckpt = None
+    if cfg.train.resume:
+        from jaft.train.sft import _resume_target
+
+        # The recorded config names base, adapter and data: a resumed run asks nothing again.
+        run, resume_ckpt, cfg = _resume_target(cfg)
+        from_run = None
+    continue_from = cfg.train.continue_from
     g = cfg.grpo
     # Everything that can be wrong with the request is checked before a model loads.
     reward_funcs, reward_weights = resolve_rewards(g.rewards, g.max_completion_length)
+    if not resume_ckpt and not cfg.train.output_dir:
+        cfg.train.output_dir = str(_default_run_dir(cfg, from_run))
     if records is None:
         from jaft.train.data import load_records
 
-        work = Path(cfg.train.output_dir or "runs")
-        train_recs, _, data_source = load_records(cfg, data, work, console)
+        train_recs, _, data_source = load_records(cfg, data, Path(cfg.train.output_dir), console)
     else:
         train_recs, data_source = records, "records passed in"
     rows, skipped = prompt_rows(train_recs, g.answer_column)
@@ -123,16 +139,7 @@ def run_grpo(
         raise JaftError(f"no record has a gold '{g.answer_column}' (GRPO scores answers against it); use math "
                         f"problems with answers, e.g. problem/solution records with <answer>…</answer>")
 
-    resume_ckpt = None
-    continue_from = cfg.train.continue_from
     sft_source = None
-    if cfg.train.resume:
-        from jaft.train.sft import _resume_target
-
-        run, resume_ckpt, cfg = _resume_target(cfg)
-        g = cfg.grpo
-        continue_from = cfg.train.continue_from  # the recorded config names base and adapter
-        from_run = None
     if from_run:
         sft_source = resolve_trained(from_run)
         choice = select_model(model_name=sft_source.base)
@@ -160,7 +167,7 @@ def run_grpo(
     if sft_source is not None:
         res.applied["from_run"] = Applied(str(from_run), "config", f"continues {sft_source.describe()}")
     if not resume_ckpt:
-        run = RunDir(cfg.train.output_dir or default_output(choice, res.method, "grpo"))
+        run = RunDir(cfg.train.output_dir)
         if is_main_process() and run.exists() and latest_checkpoint(run):
             raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume or another --output")
     cfg.train.output_dir = str(run.path)

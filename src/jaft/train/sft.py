@@ -6,6 +6,7 @@ The run directory gets jaft_run.yaml (resolved config + what was applied and why
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def run_sft(
             raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume to continue it or "
                             f"choose another --output")
     cfg.train.output_dir = str(run.path)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        console.print(f"rank {os.environ.get('RANK', '0')} of {world} ready (only rank 0 writes {run.path})")
     if is_main_process():
         print_applied(console, choice, res, hw)
         for t in tuning:
@@ -113,17 +117,26 @@ def run_sft(
     if bundle.template_note:
         res.applied["chat_template"] = Applied(bundle.template_note, "default", "the tokenizer had no chat template")
 
+    from jaft.train.common import batching
     from jaft.train.data import build_dataset
 
-    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length)
-    eval_ds, eval_stats = build_dataset(val_recs, tokenizer, res.max_seq_length) if val_recs else (None, None)
+    mode = batching(cfg, hw)
+    res.applied["batching"] = Applied(
+        mode, "config" if cfg.train.packing is not None else "planner",
+        "padding-free packing with flash-attention varlen kernels" if mode == "packed"
+        else "length-grouped batches: no varlen attention kernel here, so packing would cost more than padding")
+
+    system = cfg.train.system_prompt
+    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
+    eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system) if val_recs
+                           else (None, None))
     if is_main_process():
         console.print(f"[bold]data[/]: {data_source}: {train_stats['records']} records → {train_stats['examples']} "
                       f"examples ({train_stats['completion_tokens']:,} trained tokens, {train_stats['truncated']} "
                       f"truncated, {train_stats['dropped_no_completion']} with no completion left)"
                       + (f"; validation {eval_stats['examples']} examples" if eval_stats else ""))
         run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                           extra={"status": "running", "model_path": choice.path, "data": data_source,
+                           extra={"status": "running", "world_size": world, "model_path": choice.path, "data": data_source,
                                   "data_stats": {"train": train_stats, "validation": eval_stats}})
 
     trainer = _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run)
@@ -172,7 +185,7 @@ def run_sft(
     write_report(run, title=f"jaft SFT: {choice.entry.key} ({res.method})", summary=summary,
                  applied=res.applied_dict(), generations=generations)
     run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                       extra={"status": "finished", "model_path": choice.path, "data": data_source,
+                       extra={"status": "finished", "world_size": world, "model_path": choice.path, "data": data_source,
                               "data_stats": {"train": train_stats, "validation": eval_stats},
                               "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                               "generation_test": generations, "notes": bundle.notes})
@@ -184,8 +197,10 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
     from trl import SFTConfig, SFTTrainer
 
     from jaft.train.callbacks import MetricsCallback, NanGuard, ProgressCallback
+    from jaft.train.common import batching
 
     t = cfg.train
+    packed = batching(cfg, hw) == "packed"
     use_liger = (t.use_liger if t.use_liger is not None else _liger_available()) and hw.backend == "cuda"
     args = SFTConfig(
         output_dir=str(run.checkpoints_dir),
@@ -211,9 +226,10 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
         # Checkpointing is applied to the model before PEFT wraps it (see load_for_training).
         gradient_checkpointing=False,
         max_length=res.max_seq_length,
-        packing=t.packing,
+        packing=packed,
         packing_strategy="bfd",
-        padding_free=t.packing,
+        padding_free=packed,
+        train_sampling_strategy="random" if packed else "group_by_length",
         completion_only_loss=True,
         report_to=list(t.report_to) or "none",
         seed=t.seed,
