@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jaft.errors import JaftError
+from jaft.export.safetensors_io import TensorSpan, copy_bytes, fsync, numpy_view, tensor_layout
 from jaft.export.source import check_gguf_supported, read_json, weight_files
 from jaft.export.state import disk_errors
 from jaft.fsutil import atomic_path
@@ -37,13 +38,14 @@ class GgufResult:
     seconds: float
     vocab: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    tensor_seconds: float = 0.0  # the streaming part: read, convert, write every tensor
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path), "arch": self.arch, "n_tensors": self.n_tensors,
             "tensor_bytes": self.tensor_bytes, "size_bytes": self.path.stat().st_size if self.path.exists() else None,
-            "seconds": round(self.seconds, 2),
-            "mb_per_s": round(self.tensor_bytes / 1e6 / self.seconds, 1) if self.seconds else None,
+            "seconds": round(self.seconds, 2), "tensor_seconds": round(self.tensor_seconds, 2),
+            "tensor_mb_per_s": round(self.tensor_bytes / 1e6 / self.tensor_seconds, 1) if self.tensor_seconds else None,
             "vocab": self.vocab, "notes": self.notes,
         }
 
@@ -144,6 +146,38 @@ def _plan_tensors(model_dir: Path, arch: str, n_layers: int) -> list[tuple[str, 
     return plan
 
 
+def _tensor_for_gguf(name: str, shard: Path, span: TensorSpan, handle: Any, permute: int | None) -> Any | None:
+    """The tensor as GGUF stores it (F16 matrices, F32 vectors), or None when the file's bytes already
+    are that (they are then copied file to file). Conversions go in row blocks into one output array,
+    so memory holds one tensor, never a shard."""
+    import numpy as np
+    import torch
+
+    target = np.float16 if len(span.shape) >= 2 else np.float32
+    view = numpy_view(shard, span)
+    if view is not None and view.dtype == target and permute is None:
+        return None  # the bytes in the file are already what GGUF stores
+    sl = handle.get_slice(name)
+    ttarget = torch.float16 if target == np.float16 else torch.float32
+    if permute is not None or len(span.shape) < 2:
+        t = sl[:]
+        t = permute_qk(t, permute) if permute is not None else t
+        blocks = [(slice(None), t)]
+    else:
+        step = max(1, (64 << 20) // max(1, math.prod(span.shape[1:]) * 4))
+        blocks = ((slice(i, i + step), None) for i in range(0, span.shape[0], step))
+    out = np.empty(span.shape, dtype=target)
+    for rows, t in blocks:
+        block = t if t is not None else sl[rows]
+        conv = block.to(ttarget)
+        if ttarget == torch.float16 and block.dtype != torch.float16 and conv.numel():
+            lo, hi = torch.aminmax(conv)
+            if not (torch.isfinite(lo) and torch.isfinite(hi)) and bool(torch.isfinite(block.float()).all()):
+                raise JaftError(f"{name}: values overflow float16; GGUF F16 cannot hold this model")
+        out[rows] = conv.numpy()
+    return out
+
+
 def convert_to_gguf(
     model_dir: str | Path, out: str | Path, *, tokenizer_dir: str | Path | None = None, name: str | None = None,
     family: str | None = None, pre: str | None = None, progress: Progress | None = None,
@@ -151,7 +185,6 @@ def convert_to_gguf(
     """Write ``model_dir`` (a Hugging Face llama/qwen2 directory) as a GGUF F16 file at ``out``."""
     import gguf
     import numpy as np
-    import torch
     from safetensors import safe_open
 
     from jaft.export.vocab import build_vocab
@@ -178,59 +211,80 @@ def convert_to_gguf(
     writer.add_tokenizer_pre(vocab.pre)
     writer.add_token_list(vocab.tokens)
     writer.add_token_types(vocab.types)
-    special = gguf.SpecialVocab(model_dir, load_merges=False, n_vocab=len(vocab.tokens))
-    special.merges = vocab.merges
-    special.special_token_ids = dict(vocab.special_ids)
-    special.add_special_token = {"bos": vocab.add_bos, "eos": vocab.add_eos}
-    special.chat_template = vocab.chat_template
-    special.add_to_gguf(writer, quiet=True)
+    # What gguf.SpecialVocab.add_to_gguf writes, from the loaded tokenizer (SpecialVocab would parse
+    # tokenizer.json again, seconds for a 150k vocabulary).
+    writer.add_token_merges(vocab.merges)
+    for kind, tid in vocab.special_ids.items():
+        getattr(writer, f"add_{kind}_token_id")(tid)
+    writer.add_add_bos_token(vocab.add_bos)
+    writer.add_add_eos_token(vocab.add_eos)
+    if vocab.chat_template:
+        writer.add_chat_template(vocab.chat_template)
 
     extra: list[tuple[str, Any]] = []
     if hp["rope_kind"] == "llama3" and arch == "llama":
         factors = np.asarray(llama3_rope_factors(hp["rope"], hp["head_dim"]), dtype=np.float32)
         extra.append((gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", factors))
     total = 0
+    sizes: dict[str, int] = {}
     for _hf, new, _, shape in plan:
-        n = math.prod(shape)
-        dtype = np.float16 if len(shape) >= 2 else np.float32
-        writer.add_tensor_info(new, shape, np.dtype(dtype), n * np.dtype(dtype).itemsize)
-        total += n * np.dtype(dtype).itemsize
+        dtype = np.dtype(np.float16 if len(shape) >= 2 else np.float32)
+        sizes[new] = math.prod(shape) * dtype.itemsize
+        writer.add_tensor_info(new, shape, dtype, sizes[new])
+        total += sizes[new]
     for new, arr in extra:
         writer.add_tensor_info(new, arr.shape, arr.dtype, arr.nbytes)
 
     handles: dict[Path, Any] = {}
+    layouts: dict[Path, dict[str, TensorSpan]] = {}
     try:
         with disk_errors(out, total), atomic_path(out) as tmp:
             writer.write_header_to_file(tmp)
             writer.write_kv_data_to_file()
             writer.write_ti_data_to_file()
-            for hf_name, _new, shard, shape in plan:
+            # Tensor data in the declared order, each aligned as GGUFWriter.write_tensor_data aligns it;
+            # written here so unchanged tensors go file to file (copy_file_range) instead of via memory.
+            fout = writer.fout[0]
+            t_tensors = time.perf_counter()
+            for hf_name, new_name, shard, _shape in plan:
                 if shard not in handles:
                     for h in handles.values():
                         h.__exit__(None, None, None)
                     handles = {shard: safe_open(str(shard), framework="pt").__enter__()}
-                t = handles[shard].get_tensor(hf_name)
+                    layouts = {shard: tensor_layout(shard)}
+                permute = None
                 if arch == "llama" and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
-                    t = permute_qk(t, hp["n_head"])
+                    permute = hp["n_head"]
                 elif arch == "llama" and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
-                    t = permute_qk(t, hp["n_kv"])
-                target = torch.float16 if len(shape) >= 2 else torch.float32
-                converted = t.to(target)
-                overflow = target == torch.float16 and t.dtype != torch.float16 and not torch.isfinite(converted).all()
-                if overflow and torch.isfinite(t).all():
-                    raise JaftError(f"{hf_name}: values overflow float16; GGUF F16 cannot hold this model")
-                writer.write_tensor_data(converted.contiguous().numpy())
+                    permute = hp["n_kv"]
+                span = layouts[shard][hf_name]
+                arr = _tensor_for_gguf(hf_name, shard, span, handles[shard], permute)
+                writer.write_padding(fout, fout.tell())
+                if arr is None:
+                    copy_bytes(shard, span.offset, span.nbytes, fout)
+                    n = span.nbytes
+                else:
+                    arr.tofile(fout)
+                    n = arr.nbytes
+                if n != sizes[new_name]:
+                    raise RuntimeError(f"{hf_name}: wrote {n} bytes, declared {sizes[new_name]}")
+                writer.write_padding(fout, n)
                 if progress:
-                    progress(converted.numel() * converted.element_size())
-                del t, converted
+                    progress(n)
+                del arr
             for _, arr in extra:
-                writer.write_tensor_data(arr)
+                writer.write_padding(fout, fout.tell())
+                arr.tofile(fout)
+                writer.write_padding(fout, arr.nbytes)
+            fsync(fout)  # durable before the rename: a crash never exposes a half-written final file
             writer.close()
+            t_tensors = time.perf_counter() - t_tensors
     finally:
         for h in handles.values():
             h.__exit__(None, None, None)
         writer.close()
-    return GgufResult(out, arch, len(plan) + len(extra), total, time.perf_counter() - t0, vocab.summary(), notes)
+    return GgufResult(out, arch, len(plan) + len(extra), total, time.perf_counter() - t0, vocab.summary(), notes,
+                      tensor_seconds=t_tensors)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -78,8 +78,6 @@ def _adapter_tensors(adapter_dir: Path) -> dict[str, Any]:
 
 def plan_shard_merge(adapter_dir: Path, base_keys: set[str]) -> tuple[dict[str, _Lora], dict[str, Any]] | str:
     """LoRA pairs by base weight name and full replacements (modules_to_save), or why PEFT must merge."""
-    from peft.utils.other import get_pattern_key
-
     cfg = read_json(adapter_dir / "adapter_config.json")
     for flag in _UNSUPPORTED_FLAGS:
         if cfg.get(flag):
@@ -108,6 +106,11 @@ def plan_shard_merge(adapter_dir: Path, base_keys: set[str]) -> tuple[dict[str, 
     replaced.update(trained)
     rank_pattern = cfg.get("rank_pattern") or {}
     alpha_pattern = cfg.get("alpha_pattern") or {}
+    if rank_pattern or alpha_pattern:
+        from peft.utils.other import get_pattern_key  # PEFT's own matching (importing peft costs seconds)
+    else:
+        def get_pattern_key(keys: list[str], name: str) -> str:
+            return name
     loras: dict[str, _Lora] = {}
     for module, ab in pairs.items():
         if set(ab) != {"lora_A", "lora_B"}:
@@ -124,27 +127,60 @@ def plan_shard_merge(adapter_dir: Path, base_keys: set[str]) -> tuple[dict[str, 
     return loras, replaced
 
 
-def _merged_tensor(name: str, t: Any, loras: dict[str, _Lora], replaced: dict[str, Any], dtype: Any) -> Any:
+_NON_FLOAT = ("I64", "I32", "I16", "I8", "U8", "BOOL", "U16", "U32", "U64")
+_CHUNK = 64 << 20  # bytes of a tensor converted at a time: memory stays flat whatever the model size
+
+
+def _rows_per_chunk(shape: tuple[int, ...], itemsize: int) -> int:
+    row = math.prod(shape[1:]) * itemsize if len(shape) > 1 else itemsize
+    return max(1, _CHUNK // max(1, row))
+
+
+def _check_overflow(name: str, out: Any, src: Any) -> None:
+    """Raise if casting ``src`` to float16 produced inf/nan that ``src`` did not have."""
     import torch
 
-    if name in replaced:
-        t = replaced[name]
-    elif name in loras:
-        lo = loras[name]
-        if t.shape != (lo.b.shape[0], lo.a.shape[1]):
-            raise JaftError(
-                f"adapter does not fit the base: {name} is {tuple(t.shape)} but the LoRA delta is "
-                f"{(lo.b.shape[0], lo.a.shape[1])}; was it trained on another model?"
-            )
-        # W + s·B·A in float32, rounded once: merging in 16-bit arithmetic would add a second rounding.
-        t = t.to(torch.float32).addmm_(lo.b.to(torch.float32), lo.a.to(torch.float32), alpha=lo.scale)
-        lo.used = True
-    if not t.is_floating_point() or t.dtype == dtype:
-        return t.contiguous()
-    out = t.to(dtype)
-    if dtype == torch.float16 and not torch.isfinite(out).all() and torch.isfinite(t).all():
+    if out.dtype != torch.float16 or src.dtype == torch.float16 or out.numel() == 0:
+        return
+    lo, hi = torch.aminmax(out)  # a reduction, ~20x cheaper than isfinite over the tensor
+    if torch.isfinite(lo) and torch.isfinite(hi):
+        return
+    slo, shi = torch.aminmax(src.float())
+    if torch.isfinite(slo) and torch.isfinite(shi):
         raise JaftError(f"{name}: values overflow float16 after merging; rerun with --merge-dtype bfloat16")
-    return out.contiguous()
+
+
+def _write_tensor(writer: Any, name: str, source: Any, lora: _Lora | None, dtype: Any) -> None:
+    """Write one output tensor in row blocks: ``source`` is a safe_open slice or an in-memory tensor."""
+    import torch
+
+    shape = tuple(source.get_shape()) if hasattr(source, "get_shape") else tuple(source.shape)
+    if lora is not None and shape != (lora.b.shape[0], lora.a.shape[1]):
+        raise JaftError(
+            f"adapter does not fit the base: {name} is {shape} but the LoRA delta is "
+            f"{(lora.b.shape[0], lora.a.shape[1])}; was it trained on another model?"
+        )
+    if len(shape) < 2:
+        block = source[:] if hasattr(source, "get_shape") else source
+        out = block.to(dtype) if block.is_floating_point() else block
+        _check_overflow(name, out, block)
+        writer.write(name, out)
+        return
+    if lora is not None:
+        a32, b32 = lora.a.to(torch.float32), lora.b.to(torch.float32)
+    step = _rows_per_chunk(shape, 4)
+    for i in range(0, shape[0], step):
+        block = source[i:i + step]
+        if lora is not None:
+            # W + s·B·A in float32, rounded once: merging in 16-bit arithmetic would round twice.
+            work = block.to(torch.float32).addmm_(b32[i:i + step], a32, alpha=lora.scale)
+        else:
+            work = block
+        out = work.to(dtype) if work.is_floating_point() else work
+        _check_overflow(name, out, work)
+        writer.write(name, out)
+    if lora is not None:
+        lora.used = True
 
 
 def _copy_side_files(base: Path, tokenizer_dir: Path, out: Path, dtype: str, vocab_size: int | None) -> None:
@@ -168,35 +204,49 @@ def shard_merge(
     base: Path, adapter: Path, out: Path, *, dtype: str, tokenizer_dir: Path,
     plan: tuple[dict[str, _Lora], dict[str, Any]], progress: Progress | None = None,
 ) -> MergeResult:
-    """Stream the base shard by shard: merge the LoRA deltas, write each output shard, then side files."""
+    """Stream the base shard by shard and tensor by tensor: merge the LoRA deltas into each weight in
+    row blocks and write the output shard as it goes (nothing the size of a shard is held in memory)."""
     from safetensors import safe_open
-    from safetensors.torch import save_file
+
+    from jaft.export.safetensors_io import StreamingWriter, fsync, tensor_layout, torch_dtype_name
 
     t0 = time.perf_counter()
     loras, replaced = plan
     tdtype = _torch_dtype(dtype)
+    out_name = torch_dtype_name(tdtype)
     shards = weight_files(base)
     index_in = base / "model.safetensors.index.json"
     weight_map: dict[str, str] = {}
     total = 0
-    vocab_size = None
     embed_rows: dict[str, int] = {}
-    for name in replaced:
+    vocab_size = None
+    for name, t in replaced.items():
         if name.endswith(("embed_tokens.weight", "lm_head.weight")):
-            vocab_size = int(replaced[name].shape[0])
+            vocab_size = int(t.shape[0])
     with atomic_dir(out) as tmp:
         for shard in shards:
-            merged: dict[str, Any] = {}
-            with safe_open(str(shard), framework="pt") as f:
-                for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                    t = _merged_tensor(name, f.get_tensor(name), loras, replaced, tdtype)
-                    merged[name] = t
-                    if name.endswith(("embed_tokens.weight", "lm_head.weight")):
-                        embed_rows[name] = int(t.shape[0])
+            layout = tensor_layout(shard)
+            names = sorted(layout, key=lambda n: layout[n].offset)
+            specs = []
+            for name in names:
+                shape = tuple(replaced[name].shape) if name in replaced else layout[name].shape
+                src_dtype = layout[name].dtype
+                specs.append((name, src_dtype if src_dtype in _NON_FLOAT else out_name, shape))
+                if name.endswith(("embed_tokens.weight", "lm_head.weight")):
+                    embed_rows[name] = int(shape[0])
+            with safe_open(str(shard), framework="pt") as f, (tmp / shard.name).open("wb") as fout:
+                writer = StreamingWriter(fout, specs)
+                for name in names:
+                    span = layout[name]
+                    if name not in replaced and name not in loras and span.dtype in (out_name, *_NON_FLOAT):
+                        writer.copy(name, shard, span)  # unchanged bytes: file to file
+                    else:
+                        source = replaced[name] if name in replaced else f.get_slice(name)
+                        _write_tensor(writer, name, source, loras.get(name), tdtype)
                     weight_map[name] = shard.name
-                    total += t.numel() * t.element_size()
-            save_file(merged, str(tmp / shard.name), metadata={"format": "pt"})
-            del merged
+                writer.close()
+                fsync(fout)
+                total += writer.total
             if progress:
                 progress(shard.stat().st_size)
         if len(set(embed_rows.values())) > 1:

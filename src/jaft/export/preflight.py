@@ -8,6 +8,7 @@ RAM, and disk is the sum of the outputs not already present.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ from jaft.errors import JaftError
 
 GB = 1e9
 _CONST_RAM = 1.5 * GB  # interpreter, torch, tokenizer, llama.cpp context
-# Throughputs on one CPU core pair, measured by bench/export.py (MB of 16-bit weights per second);
-# only the time estimate uses them.
-MBPS = {"merge": 120.0, "gguf": 200.0, "q8_0": 60.0, "q6_k": 25.0, "q5_k_m": 20.0, "q4_k_m": 20.0}
+# Throughputs on a 2-core machine, measured by bench/export.py (MB of 16-bit weights per second,
+# durable writes); only the time estimate uses them. Quantization scales with llama.cpp's threads.
+MBPS = {"merge": 120.0, "gguf": 300.0, "q8_0": 150.0, "q6_k": 80.0, "q5_k_m": 70.0, "q4_k_m": 80.0}
+_GGUF_VOCAB_S = 10.0  # building and writing a 150k-token vocabulary, whatever the model size
 
 
 @dataclass
@@ -122,14 +124,17 @@ def estimate(
         needs.append(Need("merge", disk, ram, w16 / 1e6 / MBPS["merge"], note))
     if "gguf" in stages:
         ram = 2 * 4 * size.largest_tensor_params + _CONST_RAM
-        needs.append(Need("gguf", w16, ram, w16 / 1e6 / MBPS["gguf"], "GGUF F16, tensors streamed one at a time"))
+        needs.append(Need("gguf", w16, ram, _GGUF_VOCAB_S + w16 / 1e6 / MBPS["gguf"],
+                          "GGUF F16, tensors streamed one at a time"))
     if "quantize" in stages:
         for q in quants:
             if q == "f16":
                 continue
             ram = 10 * size.largest_tensor_params + _CONST_RAM
             disk = int(p * BITS_PER_WEIGHT[q] / 8)
-            needs.append(Need(f"quantize:{q}", disk, ram, w16 / 1e6 / MBPS.get(q, 20.0), "llama.cpp quantizer"))
+            cores = max(1.0, (os.cpu_count() or 2) / 2)
+            needs.append(Need(f"quantize:{q}", disk, ram, w16 / 1e6 / (MBPS.get(q, 70.0) * cores),
+                              "llama.cpp quantizer"))
     if "verify" in stages:
         bytes_per = 4 if 4 * p < 8 * GB else 2
         ram = int(bytes_per * p * 1.1) + _CONST_RAM

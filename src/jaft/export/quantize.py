@@ -96,6 +96,11 @@ def quantize(
                 raise JaftError(f"{out}: llama.cpp could not quantize {f16.name} to {qtype}: {detail[:200]}")
             if tmp.stat().st_size == 0:
                 raise JaftError(f"{out}: llama.cpp wrote an empty file for {qtype}")
+            fd = os.open(tmp, os.O_RDONLY)  # durable before the rename
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     finally:
         from jaft.export.verify import quiet_llama_logs
 
