@@ -91,3 +91,22 @@ def test_tokenization_mismatch_is_a_failure(tiny_qwen, f16):
     tok.add_tokens(["日本語の文章"])  # HF now splits differently from the GGUF vocabulary
     r = check_tokenization(tok, f16)
     assert not r["identical"] and r["first_difference"]["index"] == 0
+
+
+@pytest.mark.parametrize(
+    "hf,gguf,agreement,agreement_all,ties",
+    [
+        ([[3.0, 1.0, 0.0]], [[2.9, 1.1, 0.0]], 1.0, 1.0, 0),  # same winner
+        ([[3.0, 1.0, 0.0]], [[1.0, 3.0, 0.0]], 0.0, 0.0, 0),  # a real flip
+        ([[1.0, 1.0 - 1e-6, 0.0]], [[1.0 - 1e-6, 1.0, 0.0]], 1.0, 0.0, 1),  # near-tie: set aside
+        ([[3.0, 1.0, 0.0], [1.0, 1.0, -5.0]], [[3.0, 1.0, 0.0], [0.9, 1.0, -5.0]], 1.0, 0.5, 1),
+    ],
+)
+def test_top1_agreement_sets_near_ties_aside(hf, gguf, agreement, agreement_all, ties):
+    import numpy as np
+
+    from jaft.export.verify import compare_logits
+
+    c = compare_logits([np.array(hf, np.float32)], [np.array(gguf, np.float32)])
+    assert c["top1_agreement"] == agreement and c["top1_agreement_all"] == agreement_all and c["ties"] == ties
+    assert c["mean_kl"] >= 0

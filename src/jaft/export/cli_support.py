@@ -45,7 +45,7 @@ def run_cli(target: str, **options: Any) -> dict[str, Any]:
     stages = report.get("stages", {})
     v = stages.get("verify") if target in ("all", "verify") else None
     if v and v.get("files"):
-        figures = ", ".join(f"{k} {f['top1_agreement']:.1%} top-1 / KL {f['mean_kl']:.4f}" for k, f in v["files"].items())
+        figures = ", ".join(f"{k} {f['top1_agreement']:.1%} top-1 / KL {f['mean_kl']:.1e}" for k, f in v["files"].items())
         ui.log(f"verified: {figures}; tokenization identical: {v['tokenization']['identical']}")
     ui.log(f"done in {report.get('seconds', 0):.1f} s → {req.out} (report: {req.out / REPORT})")
     return report

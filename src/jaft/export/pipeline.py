@@ -165,9 +165,12 @@ class Pipeline:
         t0 = time.perf_counter()
         with state.export_lock(self.out) as cleaned:
             self.report = self._load_report()
+            # Entries of stages this run does not touch stay, flagged: they describe earlier outputs.
+            earlier = {k: {**v, "from_earlier_run": True} for k, v in self.report.get("stages", {}).items()
+                       if k not in stages and isinstance(v, dict)}
             self.report.update({
                 "source": src.to_dict(), "target": target, "quants": req.quants,
-                "versions": _versions(), "stages": self.report.get("stages", {}),
+                "versions": _versions(), "stages": earlier,
             })
             if cleaned:
                 self.ui.log(f"removed {len(cleaned)} partial file(s) left by an interrupted export: {', '.join(cleaned)}")

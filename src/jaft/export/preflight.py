@@ -21,7 +21,9 @@ _CONST_RAM = 1.5 * GB  # interpreter, torch, tokenizer, llama.cpp context
 # Throughputs on a 2-core machine, measured by bench/export.py (MB of 16-bit weights per second,
 # durable writes); only the time estimate uses them. Quantization scales with llama.cpp's threads.
 MBPS = {"merge": 120.0, "gguf": 300.0, "q8_0": 150.0, "q6_k": 80.0, "q5_k_m": 70.0, "q4_k_m": 80.0}
-_GGUF_VOCAB_S = 10.0  # building and writing a 150k-token vocabulary, whatever the model size
+_GGUF_VOCAB_S = 10.0
+# Verification computes the HF reference in float32 up to this size, in the stored 16-bit dtype above.
+VERIFY_FLOAT32_MAX_PARAMS = 2_000_000_000  # building and writing a 150k-token vocabulary, whatever the model size
 
 
 @dataclass
@@ -136,7 +138,7 @@ def estimate(
             needs.append(Need(f"quantize:{q}", disk, ram, w16 / 1e6 / (MBPS.get(q, 70.0) * cores),
                               "llama.cpp quantizer"))
     if "verify" in stages:
-        bytes_per = 4 if 4 * p < 8 * GB else 2
+        bytes_per = 4 if p <= VERIFY_FLOAT32_MAX_PARAMS else 2
         ram = int(bytes_per * p * 1.1) + _CONST_RAM
         # loading the HF model, then ~300 positions through it and through each GGUF
         secs = w16 / 1e6 / 400 + (1 + len(quants)) * 300 * 2 * p / 20e9

@@ -38,7 +38,9 @@ Progress = Callable[[int], None]
 class FileCheck:
     label: str
     path: str
-    top1_agreement: float
+    top1_agreement: float  # over positions with a definite HF top-1 (see compare_logits)
+    top1_agreement_all: float
+    ties: int
     mean_kl: float
     max_kl: float
     positions: int
@@ -46,7 +48,8 @@ class FileCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "top1_agreement": round(self.top1_agreement, 5),
-                "mean_kl": round(self.mean_kl, 6), "max_kl": round(self.max_kl, 6),
+                "top1_agreement_all": round(self.top1_agreement_all, 5), "ties": self.ties,
+                "mean_kl": round(self.mean_kl, 8), "max_kl": round(self.max_kl, 8),
                 "positions": self.positions, "seconds": round(self.seconds, 2)}
 
 
@@ -85,12 +88,17 @@ def prompt_ids(tokenizer: Any) -> list[list[int]]:
     return seqs
 
 
-def hf_logits(model_dir: str | Path, seqs: list[list[int]]) -> list[Any]:
-    """Next-token logits (float32 numpy, one row per position) of the Hugging Face model."""
+def hf_logits(model_dir: str | Path, seqs: list[list[int]], *, float32: bool = True) -> list[Any]:
+    """Next-token logits (float32 numpy, one row per position) of the Hugging Face model.
+
+    ``float32`` computes in full precision (the reference); big models load in their stored 16-bit
+    dtype instead, which is what fits in RAM.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, low_cpu_mem_usage=True)
+    dtype = torch.float32 if float32 else "auto"
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, low_cpu_mem_usage=True)
     model.eval()
     out = []
     with torch.inference_mode():
@@ -139,16 +147,30 @@ def gguf_logits(path: str | Path, seqs: list[list[int]]) -> list[Any]:
     return out
 
 
-def compare_logits(ref: list[Any], got: list[Any]) -> tuple[float, float, float, int]:
-    """(top-1 agreement, mean KL, max KL, positions) of ``got`` against ``ref``."""
+TIE = 1e-3  # HF's two best logits closer than this fraction of the logit spread: no definite top-1
+
+
+def compare_logits(ref: list[Any], got: list[Any]) -> dict[str, Any]:
+    """Top-1 agreement and KL(HF ‖ GGUF) of ``got`` against ``ref``.
+
+    ``top1_agreement`` counts positions where HF has a definite top-1 token: where its two best logits
+    are within ``TIE`` × their standard deviation (random tiny models have such near-ties, a real
+    model almost never), either token is right and the F16 rounding picks one at random. Those
+    positions are counted in ``ties``; ``top1_agreement_all`` includes them.
+    """
     import numpy as np
 
-    agree = 0
-    kls = []
+    agree = agree_all = definite = 0
+    kls: list[float] = []
     for r, g in zip(ref, got, strict=True):
         if r.shape != g.shape:
             raise JaftError(f"logit shapes differ (HF {r.shape}, GGUF {g.shape}): vocabulary sizes do not match")
-        agree += int((r.argmax(-1) == g.argmax(-1)).sum())
+        same = r.argmax(-1) == g.argmax(-1)
+        top2 = np.sort(r, -1)[:, -2:]
+        sure = (top2[:, 1] - top2[:, 0]) >= TIE * r.std(-1)
+        agree_all += int(same.sum())
+        agree += int((same & sure).sum())
+        definite += int(sure.sum())
         r64, g64 = r.astype(np.float64), g.astype(np.float64)
         lp = r64 - r64.max(-1, keepdims=True)
         lp -= np.log(np.exp(lp).sum(-1, keepdims=True))
@@ -156,7 +178,8 @@ def compare_logits(ref: list[Any], got: list[Any]) -> tuple[float, float, float,
         lq -= np.log(np.exp(lq).sum(-1, keepdims=True))
         kls.extend((np.exp(lp) * (lp - lq)).sum(-1).tolist())
     n = len(kls)
-    return agree / n, float(np.mean(kls)), float(np.max(kls)), n
+    return {"top1_agreement": agree / definite if definite else 1.0, "top1_agreement_all": agree_all / n, "ties": n - definite,
+            "mean_kl": float(np.mean(kls)), "max_kl": float(np.max(kls)), "positions": n}
 
 
 def check_tokenization(tokenizer: Any, gguf_path: str | Path, text: str = TOKENIZATION_TEST) -> dict[str, Any]:
@@ -193,12 +216,14 @@ def verify(
     min_top1: float = 0.99, progress: Progress | None = None, log: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Compare every GGUF in ``files`` (label → path; label ``f16`` gets the threshold) with the HF model."""
+    from jaft.export.preflight import VERIFY_FLOAT32_MAX_PARAMS, ModelSize
     from jaft.export.vocab import load_tokenizer
 
     _require_llama_cpp()
     tok = load_tokenizer(tokenizer_dir)
     seqs = prompt_ids(tok)
-    ref = hf_logits(model_dir, seqs)
+    params = ModelSize.from_dir(Path(model_dir)).parameters
+    ref = hf_logits(model_dir, seqs, float32=params <= VERIFY_FLOAT32_MAX_PARAMS)
     if progress:
         progress(1)
     checks: dict[str, FileCheck] = {}
@@ -206,10 +231,13 @@ def verify(
     for label, path in files.items():
         t0 = time.perf_counter()
         got = gguf_logits(path, seqs)
-        top1, kl, kl_max, n = compare_logits(ref, got)
-        checks[label] = FileCheck(label, str(path), top1, kl, kl_max, n, time.perf_counter() - t0)
+        c = compare_logits(ref, got)
+        top1 = c["top1_agreement"]
+        checks[label] = FileCheck(label, str(path), top1, c["top1_agreement_all"],
+                                  c["ties"], c["mean_kl"], c["max_kl"], c["positions"], time.perf_counter() - t0)
         if log:
-            log(f"verify {label}: top-1 agreement {top1:.2%}, mean KL {kl:.5f} over {n} positions")
+            log(f"verify {label}: top-1 agreement {top1:.2%} ({c['ties']} near-ties set aside), "
+                f"mean KL {c['mean_kl']:.2e} over {c['positions']} positions")
         if label == "f16" and top1 < min_top1:
             failures.append(
                 f"F16 GGUF agrees with the HF model on {top1:.2%} of top-1 tokens (< {min_top1:.0%}): "
