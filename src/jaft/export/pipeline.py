@@ -253,7 +253,7 @@ class Pipeline:
                          offload=bool(self.req.offload_folder))
         pf = check(needs, self.out)
         pf.notes.append(
-            f"{size.parameters / 1e9:.2f}B parameters; reused: {', '.join(s for s in stages if s not in todo) or 'none'}"
+            f"{size.parameters:,} parameters; reused: {', '.join(s for s in stages if s not in todo) or 'none'}"
         )
         self.report["preflight"] = pf.to_dict()
         self.ui.log(

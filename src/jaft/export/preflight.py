@@ -96,7 +96,8 @@ class Preflight:
             "ram_available_gb": round(self.ram_available / GB, 2),
             "disk_needed_gb": round(self.disk_needed / GB, 2), "ram_needed_gb": round(self.ram_needed / GB, 2),
             "estimated_seconds": round(self.seconds, 1),
-            "stages": [{**asdict(n), "disk_gb": round(n.disk_bytes / GB, 3), "ram_gb": round(n.ram_bytes / GB, 3)}
+            "stages": [{**asdict(n), "ram_bytes": int(n.ram_bytes), "seconds": round(n.seconds, 1),
+                        "disk_gb": round(n.disk_bytes / GB, 3), "ram_gb": round(n.ram_bytes / GB, 3)}
                        for n in self.needs],
             "notes": self.notes,
         }
