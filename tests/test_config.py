@@ -8,7 +8,9 @@ from jaft.errors import JaftError
 from jaft.registry import load_registry
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-PRESETS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "accelerate")
+PRESETS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name not in ("accelerate", "recipes"))
+RECIPES = sorted((CONFIGS / "recipes").glob("*.yaml"))
+ACCELERATE = sorted((CONFIGS / "accelerate").glob("*.yaml"))
 
 
 def test_every_model_and_method_has_a_preset():
@@ -62,3 +64,23 @@ def test_resolved_config_round_trips():
     from jaft.config import RunConfig
 
     assert RunConfig.model_validate(yaml.safe_load(yaml.safe_dump(cfg.model_dump(mode="json")))) == cfg
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipes_load(path):
+    cfg = load_run_config(path)
+    assert cfg.train.system_prompt == cfg.grpo.system_prompt  # SFT and GRPO ask the same way
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.stem)
+def test_accelerate_presets_are_valid_accelerate_configs(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cfg = ClusterConfig.from_yaml_file(str(path))
+    assert cfg.num_machines == 1 and cfg.distributed_type.value in ("MULTI_GPU", "FSDP", "DEEPSPEED")
+
+
+def test_accelerate_presets_cover_ddp_fsdp_deepspeed():
+    from jaft.train.distributed import PRESETS as NAMES
+
+    assert sorted(p.stem for p in ACCELERATE) == sorted(NAMES)
