@@ -117,7 +117,7 @@ def run_quickstart(out: str | Path = "jaft-quickstart", console: Console | None 
         cfg = load_run_config(sets=[
             f"data.path={data_dir}", f"train.output_dir={grpo_dir}", "train.method=lora",
             "train.logging_steps=2", "train.save_steps=1000", "lora.r=16", "lora.alpha=32",
-            "grpo.max_steps=12", "grpo.batch_size=8", "grpo.num_generations=4", "grpo.learning_rate=2e-4",
+            "grpo.max_steps=12", "grpo.batch_size=8", "grpo.num_generations=4", "grpo.learning_rate=5e-5",
             "grpo.max_completion_length=48", "grpo.initial_temperature=1.0", "grpo.final_temperature=0.3",
         ])
         run = run_grpo(cfg, from_run=str(sft_dir), console=console)
