@@ -92,3 +92,27 @@ def test_grpo_from_sft_run_changes_weights(tiny_qwen, tmp_path):
     assert recorded["config"]["model"]["model_name"] == str(tiny_qwen)
     assert "Sample completions" in run.report_file.read_text(encoding="utf-8")
     json.loads(json.dumps(recorded))  # the run file stays plain data
+
+
+def test_vllm_requested_without_vllm_is_a_clear_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    cfg = load_run_config(sets=["grpo.use_vllm=true", f"train.output_dir={tmp_path}"])
+    with pytest.raises(JaftError, match="pip install vllm"):
+        run_grpo(cfg, records=math_records(2))
+
+
+def test_grpo_resume_from_a_checkpoint(tiny_qwen, tmp_path):
+    sets = [f"model.model_name={tiny_qwen}", f"train.output_dir={tmp_path / 'g'}", "train.logging_steps=1",
+            "train.save_steps=2", "grpo.max_steps=4", "grpo.batch_size=4", "grpo.num_generations=4",
+            "grpo.max_completion_length=16"]
+    run = run_grpo(load_run_config(sets=sets), records=math_records(8))
+    ckpt = run.checkpoints_dir / "checkpoint-2"
+    assert ckpt.is_dir()
+    resumed = run_grpo(load_run_config(sets=[f"train.resume={ckpt}"]), records=math_records(8))
+    assert resumed.path == run.path
+    steps = [r["step"] for r in resumed.read_metrics() if "reward" in r]
+    assert steps[-2:] == [3, 4]  # picked up after step 2, not from the start
+    assert resumed.read_run_file()["status"] == "finished"

@@ -121,3 +121,52 @@ def test_oom_names_the_next_things_to_try(tiny_qwen, tmp_path, monkeypatch):
     for needle in ("out of memory", "train.batch_size=2", "gradient_accumulation=2", "--method qlora",
                    "max_seq_length", "jaft plan"):
         assert needle in msg, needle
+
+
+def test_interactive_settings_offer_defaults(tiny_qwen, tmp_path, monkeypatch):
+    """The seed's interactive settings: epochs, learning rate and output name, defaults offered."""
+    from rich.prompt import FloatPrompt, Prompt
+
+    asked = []
+
+    def answer(prompt, default=None, **kw):
+        asked.append((prompt.split(" /")[0], default))
+        return {"エポック数": 2.0, "学習率": 1e-3}.get(prompt.split(" /")[0], str(tmp_path / "picked"))
+
+    monkeypatch.setattr(FloatPrompt, "ask", answer)
+    monkeypatch.setattr(Prompt, "ask", answer)
+    cfg = load_run_config(sets=[f"model.model_name={tiny_qwen}", "train.max_steps=1", "train.batch_size=4",
+                                "train.packing=false"])
+    run = run_sft(cfg, records=(math_records(4), []), generation_test=False, interactive=True)
+    assert [a[0] for a in asked] == ["エポック数", "学習率", "出力名"]
+    assert asked[0][1] == 3.0 and asked[1][1] == pytest.approx(2e-4)  # defaults: config and registry
+    assert run.path == tmp_path / "picked"
+    applied = run.read_run_file()
+    assert applied["config"]["train"]["epochs"] == 2.0
+    assert applied["applied"]["learning_rate"] == {"value": 1e-3, "source": "config", "why": "entered interactively"}
+
+
+def test_extended_vocabulary_rows_train_under_lora(tiny_qwen, tmp_path):
+    """A model extended by `jaft tokenizer extend`: LoRA training also trains exactly the new rows."""
+    from jaft.tokenizer.extend import extend_model, read_extension
+
+    text = tmp_path / "ja.txt"
+    text.write_text("\n".join(["機械学習のモデルを日本語で学習します。"] * 30 + ["形態素解析で単語に分けます。"] * 30),
+                    encoding="utf-8")
+    ext = tmp_path / "ext"
+    extend_model(str(tiny_qwen), [str(text)], 4, str(ext))
+    new_ids = read_extension(ext)["new_token_ids"]
+    run = train(ext, tmp_path / "run", "train.max_steps=3", "train.learning_rate=5e-2",
+                records=[Record(kind="text", text="機械学習のモデルを日本語で学習します。形態素解析で単語に分けます。")] * 8)
+    assert "new_token_rows" in run.read_run_file()["applied"]
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(ext)
+    before = base.get_input_embeddings().weight.detach().clone()
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(ext), run.adapter_dir).merge_and_unload()
+    after = merged.get_input_embeddings().weight.detach()
+    changed = (after - before).abs().sum(dim=1) > 0
+    assert changed[new_ids].all()
+    old = [i for i in range(before.shape[0]) if i not in set(new_ids)]
+    assert not changed[old].any()

@@ -16,6 +16,7 @@ from rich.console import Console
 from jaft.config import RunConfig
 from jaft.errors import JaftError
 from jaft.hardware import Hardware
+from jaft.rundir import RunDir
 from jaft.selection import ModelChoice, select_model
 from jaft.train.strategy import Applied, Resolved
 
@@ -180,23 +181,37 @@ def load_for_training(
         res.applied["lora_target_modules"] = Applied(
             targets, "detected", "every linear layer inside the transformer blocks (seed 001)")
     extra: dict[str, Any] = {}
+    modules_to_save = list(cfg.lora.modules_to_save)
     if Path(choice.path).is_dir():
-        from jaft.tokenizer.extend import trainable_token_indices
+        from jaft.tokenizer.extend import read_extension
 
-        new_rows = trainable_token_indices(choice.path)
-        if new_rows:
-            # Rows added by `jaft tokenizer extend` start as means of old rows: they must learn, and
-            # LoRA alone never touches embeddings. Only those rows train; old ones stay bit-identical.
-            extra["trainable_token_indices"] = new_rows
-            res.applied["trainable_token_indices"] = Applied(
-                f"{len(new_rows['embed_tokens'])} new token rows", "detected",
-                "vocabulary extended by jaft tokenizer extend")
+        ext = read_extension(choice.path)
+        if ext:
+            # Rows added by `jaft tokenizer extend` start as means of old rows and must learn; LoRA alone never
+            # touches embeddings. Only the new input rows train (old ones stay bit-identical). TRL computes
+            # log-probs from lm_head.weight directly, bypassing any adapter on the head, so an untied head
+            # trains as a whole copy (modules_to_save) instead of per-token deltas.
+            ids = [int(i) for i in ext["new_token_ids"]]
+            why = "vocabulary extended by jaft tokenizer extend"
+            if ext.get("tied_embeddings", False):
+                # A tied head would get a per-token wrapper too, which TRL's head bypasses: train the shared
+                # matrix whole instead, keeping the tie.
+                if "embed_tokens" not in modules_to_save:
+                    modules_to_save.append("embed_tokens")
+                extra["ensure_weight_tying"] = True
+                why += "; tied embeddings train whole (modules_to_save, tie kept)"
+            else:
+                extra["trainable_token_indices"] = {"embed_tokens": ids}
+                if "lm_head" not in modules_to_save:
+                    modules_to_save.append("lm_head")
+                why += "; new input rows only, the untied lm_head trains whole (modules_to_save)"
+            res.applied["new_token_rows"] = Applied(f"{len(ids)} new tokens trainable", "detected", why)
     lora = LoraConfig(
         r=res.lora_r,
         lora_alpha=res.lora_alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=list(targets),
-        modules_to_save=list(cfg.lora.modules_to_save) or None,
+        modules_to_save=modules_to_save or None,
         task_type="CAUSAL_LM",
         **extra,
     )
@@ -226,6 +241,58 @@ def translate_oom(res: Resolved) -> Iterator[None]:
             + ", then ".join(tips)
             + f" — `jaft plan --model ... --method {res.method}` estimates each option"
         ) from None
+
+
+def latest_checkpoint(run: RunDir) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not run.checkpoints_dir.is_dir():
+        return None
+    return get_last_checkpoint(str(run.checkpoints_dir))
+
+
+def resume_target(cfg: RunConfig) -> tuple[RunDir, str, RunConfig]:
+    """Run dir, checkpoint and recorded config for ``--resume [CHECKPOINT]``."""
+    resume = cfg.train.resume or "latest"
+    if resume != "latest":
+        ckpt = Path(resume)
+        if not (ckpt / "trainer_state.json").is_file():
+            raise JaftError(f"{ckpt}: not a checkpoint (no trainer_state.json); pass a checkpoints/checkpoint-N dir")
+        run = RunDir(cfg.train.output_dir or ckpt.parent.parent)
+    else:
+        if not cfg.train.output_dir:
+            raise JaftError("--resume needs the run to resume: pass --output RUN_DIR (or a checkpoint path)")
+        run = RunDir(cfg.train.output_dir)
+        found = latest_checkpoint(run)
+        if found is None:
+            raise JaftError(f"{run.path}: no checkpoint to resume from in checkpoints/; start a new run instead")
+        ckpt = Path(found)
+    recorded = run.read_config()
+    recorded.train.resume = str(ckpt)
+    recorded.train.output_dir = str(run.path)
+    return run, str(ckpt), recorded
+
+
+def ensure_new_run(run: RunDir) -> None:
+    """Refuse to start over a run that already has checkpoints (that is what --resume is for)."""
+    if is_main_process() and run.exists() and latest_checkpoint(run):
+        raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume to continue it or "
+                        f"choose another --output")
+
+
+def save_final_weights(model: Any, tokenizer: Any, method: str, run: RunDir) -> Path:
+    """adapter/ (only the trained "default" adapter) or model/ for full fine-tuning, with the tokenizer."""
+    from jaft.fsutil import atomic_dir
+
+    target = run.model_dir if method == "full" else run.adapter_dir
+    with atomic_dir(target) as tmp:
+        if method == "full":
+            model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            # TRL's GRPO adds a frozen "ref" copy of the adapter as KL reference: it stays behind.
+            model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
+        tokenizer.save_pretrained(tmp)
+    return target
 
 
 def quiet_libraries() -> None:

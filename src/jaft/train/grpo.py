@@ -105,27 +105,34 @@ def run_grpo(
     from jaft.selection import select_model
     from jaft.train.common import (
         choose_model,
+        ensure_new_run,
         is_main_process,
+        latest_checkpoint,
         load_for_training,
         print_applied,
         quiet_libraries,
+        resume_target,
+        save_final_weights,
         translate_oom,
     )
-    from jaft.train.sft import latest_checkpoint
     from jaft.train.strategy import resolve_training
 
     quiet_libraries()
     resume_ckpt = None
     if cfg.train.resume:
-        from jaft.train.sft import _resume_target
-
         # The recorded config names base, adapter and data: a resumed run asks nothing again.
-        run, resume_ckpt, cfg = _resume_target(cfg)
+        run, resume_ckpt, cfg = resume_target(cfg)
         from_run = None
     continue_from = cfg.train.continue_from
     g = cfg.grpo
     # Everything that can be wrong with the request is checked before a model loads.
     reward_funcs, reward_weights = resolve_rewards(g.rewards, g.max_completion_length)
+    if g.use_vllm:
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise JaftError("grpo.use_vllm needs vLLM: pip install vllm (CUDA), then start `trl vllm-serve --model "
+                            "MODEL` for server mode, or set grpo.vllm_mode=colocate")
     if not resume_ckpt and not cfg.train.output_dir:
         cfg.train.output_dir = str(_default_run_dir(cfg, from_run))
     if records is None:
@@ -168,8 +175,7 @@ def run_grpo(
         res.applied["from_run"] = Applied(str(from_run), "config", f"continues {sft_source.describe()}")
     if not resume_ckpt:
         run = RunDir(cfg.train.output_dir)
-        if is_main_process() and run.exists() and latest_checkpoint(run):
-            raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume or another --output")
+        ensure_new_run(run)
     cfg.train.output_dir = str(run.path)
     if is_main_process():
         print_applied(console, choice, res, hw)
@@ -203,16 +209,7 @@ def run_grpo(
                         f"{latest_checkpoint(run) or '(none yet)'} — lower grpo.learning_rate")
     if not is_main_process():
         return run
-    from jaft.fsutil import atomic_dir
-
-    target = run.model_dir if res.method == "full" else run.adapter_dir
-    with atomic_dir(target) as tmp:
-        if res.method == "full":
-            trainer.model.save_pretrained(tmp, safe_serialization=True)
-        else:
-            # Only the trained adapter: TRL's frozen "ref" copy stays behind.
-            trainer.model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
-        tokenizer.save_pretrained(tmp)
+    target = save_final_weights(trainer.model, tokenizer, res.method, run)
 
     metrics_rows = run.read_metrics()
     reward_keys = sorted({k for r in metrics_rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})

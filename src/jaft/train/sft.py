@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,36 +17,6 @@ from jaft.data.records import Record
 from jaft.errors import JaftError
 from jaft.rundir import RunDir
 from jaft.train.strategy import Applied
-
-
-def latest_checkpoint(run: RunDir) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not run.checkpoints_dir.is_dir():
-        return None
-    return get_last_checkpoint(str(run.checkpoints_dir))
-
-
-def _resume_target(cfg: RunConfig) -> tuple[RunDir, str, RunConfig]:
-    """Run dir, checkpoint and recorded config for ``--resume [CHECKPOINT]``."""
-    resume = cfg.train.resume or "latest"
-    if resume != "latest":
-        ckpt = Path(resume)
-        if not (ckpt / "trainer_state.json").is_file():
-            raise JaftError(f"{ckpt}: not a checkpoint (no trainer_state.json); pass a checkpoints/checkpoint-N dir")
-        run = RunDir(cfg.train.output_dir or ckpt.parent.parent)
-    else:
-        if not cfg.train.output_dir:
-            raise JaftError("--resume needs the run to resume: pass --output RUN_DIR (or a checkpoint path)")
-        run = RunDir(cfg.train.output_dir)
-        found = latest_checkpoint(run)
-        if found is None:
-            raise JaftError(f"{run.path}: no checkpoint to resume from in checkpoints/; start a new run instead")
-        ckpt = Path(found)
-    recorded = run.read_config()
-    recorded.train.resume = str(ckpt)
-    recorded.train.output_dir = str(run.path)
-    return run, str(ckpt), recorded
 
 
 def run_sft(
@@ -69,10 +38,14 @@ def run_sft(
     from jaft.train.common import (
         choose_model,
         default_output,
+        ensure_new_run,
         is_main_process,
+        latest_checkpoint,
         load_for_training,
         print_applied,
         quiet_libraries,
+        resume_target,
+        save_final_weights,
         translate_oom,
     )
     from jaft.train.strategy import resolve_training
@@ -81,7 +54,7 @@ def run_sft(
 
     resume_ckpt = None
     if cfg.train.resume:
-        run, resume_ckpt, cfg = _resume_target(cfg)
+        run, resume_ckpt, cfg = resume_target(cfg)
         console.print(f"[bold]resuming[/] {run.path} from {resume_ckpt}")
     choice = choose_model(cfg, interactive)
     hw = detect(cfg.train.output_dir or ".")
@@ -91,9 +64,7 @@ def run_sft(
         if interactive:
             _ask_settings(cfg, res, choice, console)
         run = RunDir(cfg.train.output_dir or default_output(choice, res.method, "sft"))
-        if is_main_process() and run.exists() and latest_checkpoint(run):
-            raise JaftError(f"{run.path} already holds a run with checkpoints; use --resume to continue it or "
-                            f"choose another --output")
+        ensure_new_run(run)
     cfg.train.output_dir = str(run.path)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
@@ -158,7 +129,7 @@ def run_sft(
     metrics = dict(result.metrics)
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
-    _save_weights(trainer, tokenizer, res.method, run)
+    save_final_weights(trainer.model, tokenizer, res.method, run)
     generations = []
     if generation_test if generation_test is not None else cfg.train.generation_test:
         from jaft.models.generate import generate_texts
@@ -266,15 +237,6 @@ def _liger_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("liger_kernel") is not None
-
-
-def _save_weights(trainer: Any, tokenizer: Any, method: str, run: RunDir) -> None:
-    from jaft.fsutil import atomic_dir
-
-    target = run.model_dir if method == "full" else run.adapter_dir
-    with atomic_dir(target) as tmp:
-        trainer.model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
 
 
 def _ask_settings(cfg: RunConfig, res: Any, choice: Any, console: Console) -> None:
