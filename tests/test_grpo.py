@@ -60,6 +60,7 @@ def test_no_gold_answers_is_an_error_before_model_load(tmp_path):
         (["--reward", "format=heavy"], ["weight must be a number"]),
         (["--num-generations", "3"], ["must divide"]),
         (["--reward", "mypkg.missing:fn=1", "--model-name", "/nonexistent"], ["mypkg"]),
+        (["--from", "/nonexistent-run"], ["/nonexistent-run: no such run directory"]),
     ],
 )
 def test_cli_bad_input(args, needles):

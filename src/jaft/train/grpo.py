@@ -126,6 +126,8 @@ def run_grpo(
     continue_from = cfg.train.continue_from
     g = cfg.grpo
     # Everything that can be wrong with the request is checked before a model loads.
+    if from_run and not Path(from_run).is_dir():
+        raise JaftError(f"{from_run}: no such run directory; --from wants the --output of a `jaft train` run")
     reward_funcs, reward_weights = resolve_rewards(g.rewards, g.max_completion_length)
     if g.use_vllm:
         import importlib.util
