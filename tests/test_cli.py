@@ -108,3 +108,19 @@ def test_plan_json_for_other_hardware():
     plan = json.loads(r.stdout)["plan"]
     assert plan["method"] == "qlora" and plan["load_in"] == "4bit"
     assert plan["max_memory"] is not None
+
+
+def test_error_text_in_brackets_survives(monkeypatch, capsys):
+    """pip install 'jaft[gguf]' must reach the user intact, not be eaten as rich markup."""
+    import typer
+
+    from jaft.cli import _guard
+    from jaft.errors import JaftError
+
+    def boom():
+        raise JaftError("llama.cpp bindings missing: pip install 'jaft[gguf]'")
+
+    with pytest.raises(typer.Exit) as ex:
+        _guard(boom)()
+    assert ex.value.exit_code == 2
+    assert "pip install 'jaft[gguf]'" in capsys.readouterr().err

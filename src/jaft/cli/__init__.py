@@ -35,8 +35,10 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except JaftError as e:
             from rich.console import Console
+            from rich.markup import escape
 
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {e.message}", markup=True)
+            # escape: messages hold things like pip install 'jaft[gguf]' that rich would read as markup.
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(e.message)}")
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)

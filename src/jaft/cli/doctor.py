@@ -42,7 +42,10 @@ def main(
     table = Table(show_header=True)
     for col in ("component", "status", "detail", "fix"):
         table.add_column(col)
+    from rich.markup import escape
+
     for c in checks:
-        table.add_row(c.name, "[green]ok[/]" if c.ok else "[yellow]missing[/]", c.detail, c.fix)
+        # Fixes like pip install 'jaft[gguf]' contain brackets rich would take for markup.
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[yellow]missing[/]", escape(c.detail), escape(c.fix))
     console.print(table)
 
