@@ -47,7 +47,7 @@ def main(
         return
     if task == "generate":
         for g in result["generations"]:
-            console.print(f"[bold]{g['prompt']}[/] → {g['output']}")
+            console.print(f"{g['prompt']} → {g['output']}", markup=False)
         return
     for k, v in result.items():
-        console.print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
+        console.print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}", markup=False)

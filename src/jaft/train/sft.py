@@ -137,7 +137,7 @@ def run_sft(
         console.print("[bold]generation test[/] (seed prompts)")
         generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40)
         for g in generations:
-            console.print(f"  {g['prompt']} → {g['output'][:80]!r}")
+            console.print(f"  {g['prompt']} → {g['output'][:80]!r}", markup=False)
     losses = [r["loss"] for r in run.read_metrics() if isinstance(r.get("loss"), (int, float))]
     summary = {
         "model": choice.path,
