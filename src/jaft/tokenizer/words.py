@@ -1,16 +1,11 @@
-"""Japanese words with fugashi + unidic-lite: one Tagger per process, created on first use.
+"""Japanese words for tokenizer analysis and extension.
 
-A deliberately small helper for the tokenizer figures (word surfaces and their character spans);
-the general Japanese analyzer lives in ``jaft.japanese``.
+Word surfaces and character spans for the tokenizer figures, on top of ``jaft.japanese.analyzer``.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-from jaft.errors import JaftError
-
-_TAGGER: Any = None
+from typing import NamedTuple
 
 
 class Morpheme(NamedTuple):
@@ -20,36 +15,21 @@ class Morpheme(NamedTuple):
     pos: str  # unidic's coarse part of speech (名詞, 助詞 …)
 
 
-def tagger() -> Any:
-    global _TAGGER
-    if _TAGGER is None:
-        try:
-            import fugashi
-        except ImportError:
-            raise JaftError("Japanese word analysis needs fugashi: pip install 'fugashi[unidic-lite]'") from None
-        try:
-            _TAGGER = fugashi.Tagger()
-        except RuntimeError as e:
-            raise JaftError(
-                f"fugashi found no dictionary ({str(e).splitlines()[0]}); pip install unidic-lite"
-            ) from None
-    return _TAGGER
-
-
 def morphemes(text: str) -> list[Morpheme]:
-    """Morphemes of ``text`` with their character spans; whitespace between them is left out."""
+    """Morphemes of ``text`` with their character spans; whitespace between them is left out.
+
+    Uses the project's one fugashi tagger (``jaft.japanese.analyzer``), line by line.
+    """
+    from jaft.japanese.analyzer import analyze
+
     out: list[Morpheme] = []
-    pos = 0
-    for word in tagger()(text):
-        surface = word.surface
-        if not surface:
-            continue
-        start = text.find(surface, pos)
-        if start < 0:  # the analyser changed the text (it should not): stop rather than misalign
-            break
-        pos = start + len(surface)
-        feature = word.feature
-        out.append(Morpheme(start, pos, surface, getattr(feature, "pos1", None) or ""))
+    offset = 0
+    for line in text.split("\n"):
+        for m in analyze(line):
+            if m.start < 0:  # the analyser changed the text (it should not): stop rather than misalign
+                break
+            out.append(Morpheme(offset + m.start, offset + m.end, m.surface, m.pos1))
+        offset += len(line) + 1
     return out
 
 
