@@ -148,3 +148,18 @@ def test_cli_export_of_a_llama_run(tiny_llama, lora_run_factory, tmp_path):
     assert report["stages"]["gguf"]["arch"] == "llama"
     assert report["stages"]["verify"]["files"]["f16"]["top1_agreement"] >= 0.99
     assert "ollama create tiny-llama:q4 -f Modelfile" in r.stdout
+
+
+def test_planner_chosen_qlora_is_recognised(tmp_path, tiny_qwen, lora_run_factory):
+    """A run whose config left the method open and the planner chose QLoRA (≥22B) is a QLoRA run."""
+    import shutil
+
+    from jaft.config import RunConfig
+    from jaft.export.source import resolve_source
+    from jaft.rundir import RunDir
+
+    run = tmp_path / "r"
+    shutil.copytree(lora_run_factory(tiny_qwen) / "adapter", run / "adapter")
+    RunDir(run).write_run_file(stage="sft", config=RunConfig.model_validate({"model": {"model_name": str(tiny_qwen)}}),
+                               applied={"method": {"value": "qlora", "source": "planner", "why": "≥22B"}})
+    assert resolve_source(run=str(run)).trained_4bit is True

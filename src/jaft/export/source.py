@@ -134,22 +134,6 @@ def locate_model(ref: str, revision: str | None = None, *, adapter: Path | None 
     return Path(local)
 
 
-def _base_of_run(config: Any, adapter: Path) -> str:
-    if config.model.model_name:
-        return str(config.model.model_name)
-    if config.model.model_type:
-        from jaft.registry import load_registry
-
-        return load_registry().get(config.model.model_type).model_name
-    ref = read_json(adapter / "adapter_config.json").get("base_model_name_or_path")
-    if not ref:
-        raise JaftError(
-            f"{adapter}: the run names no base model and adapter_config.json has no base_model_name_or_path; "
-            f"pass --model BASE_DIR --adapter {adapter}"
-        )
-    return str(ref)
-
-
 def resolve_source(
     run: str | None = None, model: str | None = None, adapter: str | None = None, config: Any = None
 ) -> ExportSource:
@@ -168,16 +152,19 @@ def resolve_source(
         run_dir = Path(run).expanduser()
         if not run_dir.is_dir():
             raise JaftError(f"{run_dir}: no such run directory; pass the --output of `jaft train`")
-        rd = RunDir(run_dir)
-        cfg = rd.read_config()
-        kind, path = rd.final_weights()
-        trained_4bit = cfg.train.method == "qlora"
-        if kind == "model":
-            model_dir, base_ref = path, str(path)
+        from jaft.models.trained import resolve_trained
+
+        cfg = RunDir(run_dir).read_config()
+        # The same reading of a run that eval uses: base, adapter, tokenizer and the method actually
+        # applied (the planner may have chosen QLoRA where the config left the method open).
+        trained = resolve_trained(run_dir)
+        trained_4bit = trained.run_method == "qlora"
+        if trained.adapter is None:
+            model_dir, base_ref = Path(trained.base), trained.base
         else:
-            adapter_dir = path
-            base_ref = _base_of_run(cfg, path)
-            model_dir = locate_model(base_ref, cfg.model.revision, adapter=path)
+            adapter_dir = Path(trained.adapter)
+            base_ref = trained.base
+            model_dir = locate_model(base_ref, cfg.model.revision, adapter=adapter_dir)
     else:
         cfg = config if config is not None else RunConfig()
         model_dir = Path(str(model)).expanduser()

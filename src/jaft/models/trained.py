@@ -39,7 +39,7 @@ def resolve_trained(path: str | Path, adapter: str | Path | None = None) -> Trai
         extra = {"run_method": method, "run_stage": stage, "run_system_prompt": system}
         if kind == "model":
             return TrainedSource(str(weights), None, str(weights), cfg.model.trust_remote_code, **extra)
-        base = record.get("model_path") or _adapter_base(weights)
+        base = record.get("model_path") or _configured_base(cfg) or _adapter_base(weights)
         tok = str(weights) if (weights / "tokenizer_config.json").is_file() else base
         return TrainedSource(str(base), str(weights), tok, cfg.model.trust_remote_code, **extra)
     if (p / "adapter_config.json").is_file() and adapter is None:
@@ -56,6 +56,17 @@ def resolve_trained(path: str | Path, adapter: str | Path | None = None) -> Trai
         tok = str(a) if (a / "tokenizer_config.json").is_file() else str(path)
         return TrainedSource(str(path), str(a), tok)
     return TrainedSource(str(path), None, str(path))
+
+
+def _configured_base(cfg) -> str | None:
+    """The base a run's config names (model_name, else the registry id of model_type)."""
+    if cfg.model.model_name:
+        return str(cfg.model.model_name)
+    if cfg.model.model_type:
+        from jaft.registry import load_registry
+
+        return load_registry().get(cfg.model.model_type).model_name
+    return None
 
 
 def _adapter_base(adapter_dir: Path) -> str:
