@@ -39,11 +39,11 @@ def resolve_trained(path: str | Path, adapter: str | Path | None = None) -> Trai
         extra = {"run_method": method, "run_stage": stage, "run_system_prompt": system}
         if kind == "model":
             return TrainedSource(str(weights), None, str(weights), cfg.model.trust_remote_code, **extra)
-        base = record.get("model_path") or _configured_base(cfg) or _adapter_base(weights)
+        base = record.get("model_path") or _configured_base(cfg) or adapter_base(weights)
         tok = str(weights) if (weights / "tokenizer_config.json").is_file() else base
         return TrainedSource(str(base), str(weights), tok, cfg.model.trust_remote_code, **extra)
     if (p / "adapter_config.json").is_file() and adapter is None:
-        base = _adapter_base(p)
+        base = adapter_base(p)
         tok = str(p) if (p / "tokenizer_config.json").is_file() else base
         return TrainedSource(base, str(p), tok)
     if p.exists() and not (p / "config.json").is_file():
@@ -69,13 +69,20 @@ def _configured_base(cfg) -> str | None:
     return None
 
 
-def _adapter_base(adapter_dir: Path) -> str:
+def adapter_base(adapter_dir: str | Path) -> str:
+    """The base model an adapter was trained on (its adapter_config.json)."""
     import json
 
-    cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
-    base = cfg.get("base_model_name_or_path")
+    p = Path(adapter_dir)
+    cfg = p / "adapter_config.json"
+    if not cfg.is_file():
+        raise JaftError(f"{p}: no adapter_config.json; pass a LoRA adapter directory (a run's adapter/ folder)")
+    try:
+        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except json.JSONDecodeError as e:
+        raise JaftError(f"{cfg}:{e.lineno}: invalid JSON; the adapter directory is damaged") from None
     if not base:
-        raise JaftError(f"{adapter_dir}/adapter_config.json names no base model; pass it with --model")
+        raise JaftError(f"{cfg}: base_model_name_or_path is empty; pass the base model explicitly")
     return str(base)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,25 +28,11 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def adapter_base(adapter_dir: str | Path) -> str:
-    """The base model an adapter was trained on (its adapter_config.json)."""
-    p = Path(adapter_dir)
-    cfg = p / "adapter_config.json"
-    if not cfg.is_file():
-        raise JaftError(f"{p}: no adapter_config.json; --continue-from wants a LoRA adapter directory "
-                        f"(a run's adapter/ folder)")
-    try:
-        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except json.JSONDecodeError as e:
-        raise JaftError(f"{cfg}:{e.lineno}: invalid JSON; the adapter directory is damaged") from None
-    if not base:
-        raise JaftError(f"{cfg}: base_model_name_or_path is empty; pass the base with --model-name")
-    return str(base)
-
-
 def choose_model(cfg: RunConfig, interactive: bool) -> ModelChoice:
     m = cfg.model
     if cfg.train.continue_from and not (m.model_type or m.model_name or m.auto):
+        from jaft.models.trained import adapter_base
+
         base = adapter_base(cfg.train.continue_from)
         return select_model(model_name=base)
     return select_model(m.model_type, m.model_name, m.auto, interactive=interactive)
@@ -96,12 +81,6 @@ def batching(cfg: RunConfig, hw: Hardware) -> str:
     if cfg.train.packing is not None:
         return "packed" if cfg.train.packing else "grouped"
     return "packed" if attention_implementation(cfg, hw) == "flash_attention_2" else "grouped"
-
-
-def torch_dtype_for(precision: str):
-    import torch
-
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
 @dataclass
