@@ -59,30 +59,6 @@ def print_applied(console: Console, choice: ModelChoice, res: Resolved, hw: Hard
         console.print(f"[yellow]warning[/]: {w}")
 
 
-def flash_attention_available(hw: Hardware) -> bool:
-    import importlib.util
-
-    return hw.backend == "cuda" and importlib.util.find_spec("flash_attn") is not None
-
-
-def attention_implementation(cfg: RunConfig, hw: Hardware) -> str:
-    if cfg.model.attn_implementation:
-        return cfg.model.attn_implementation
-    return "flash_attention_2" if flash_attention_available(hw) else "sdpa"
-
-
-def batching(cfg: RunConfig, hw: Hardware) -> str:
-    """"packed" (padding-free) or "grouped" (length-grouped batches with dynamic padding).
-
-    Padding-free packing only pays off with variable-length attention kernels (flash-attention): with
-    SDPA or eager attention the packed row becomes one long sequence under a block mask, and attention
-    cost grows with its square. Elsewhere, batching records of similar length wastes almost nothing.
-    """
-    if cfg.train.packing is not None:
-        return "packed" if cfg.train.packing else "grouped"
-    return "packed" if attention_implementation(cfg, hw) == "flash_attention_2" else "grouped"
-
-
 @dataclass
 class ModelBundle:
     model: Any
@@ -126,7 +102,7 @@ def load_for_training(
         offload_folder=cfg.model.offload_folder,
         trust_remote_code=cfg.model.trust_remote_code,
         revision=cfg.model.revision,
-        attn_implementation=attention_implementation(cfg, hw),
+        attn_implementation=res.attn_implementation,
         fallback_models=[] if continue_from else list(fallbacks),
         allow_4bit_fallback=res.method != "full",
     )
@@ -272,6 +248,32 @@ def save_final_weights(model: Any, tokenizer: Any, method: str, run: RunDir) -> 
             model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
         tokenizer.save_pretrained(tmp)
     return target
+
+
+def record_run(run: RunDir, stage: str, cfg: RunConfig, res: Resolved, hw: Hardware, **extra: Any) -> None:
+    """jaft_run.yaml for a training stage: config, what was applied and why, hardware, and ``extra``."""
+    run.write_run_file(stage=stage, config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(), extra=extra)
+
+
+def train_guarded(trainer: Any, res: Resolved, run: RunDir, resume_ckpt: str | None, advice: str) -> tuple[Any, float]:
+    """``trainer.train()`` with out-of-memory translated and the NaN guard's stop turned into an error.
+
+    Returns (train output, seconds). ``advice`` is what to try when the loss stops being finite.
+    """
+    import time
+
+    from jaft.train.callbacks import NanGuard
+
+    guard = next(c for c in trainer.callback_handler.callbacks if isinstance(c, NanGuard))
+    t0 = time.perf_counter()
+    with translate_oom(res):
+        result = trainer.train(resume_from_checkpoint=resume_ckpt)
+    if guard.bad_step is not None:
+        raise JaftError(
+            f"training stopped at step {guard.bad_step}: {guard.reason}; the last good checkpoint is "
+            f"{latest_checkpoint(run) or '(none yet)'} — {advice}"
+        )
+    return result, time.perf_counter() - t0
 
 
 def quiet_libraries() -> None:

@@ -8,7 +8,6 @@ instruction asking for <think> and <answer>; the sampling temperature anneals fr
 
 from __future__ import annotations
 
-import time
 import types
 from pathlib import Path
 from typing import Any
@@ -107,13 +106,13 @@ def run_grpo(
         choose_model,
         ensure_new_run,
         is_main_process,
-        latest_checkpoint,
         load_for_training,
         print_applied,
         quiet_libraries,
+        record_run,
         resume_target,
         save_final_weights,
-        translate_oom,
+        train_guarded,
     )
     from jaft.train.strategy import resolve_training
 
@@ -195,20 +194,13 @@ def run_grpo(
     dataset = Dataset.from_list(
         [{"prompt": render_prompt(tokenizer, r["problem"], g.system_prompt), g.answer_column: r["answer"]}
          for r in rows])
+    facts = {"model_path": choice.path, "data": data_source, "problems": len(rows),
+             "skipped_without_answer": skipped}
     if is_main_process():
-        run.write_run_file(stage="grpo", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                           extra={"status": "running", "model_path": choice.path, "data": data_source,
-                                  "problems": len(rows), "skipped_without_answer": skipped})
+        record_run(run, "grpo", cfg, res, hw, status="running", **facts)
 
     trainer = _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_weights, run)
-    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "NanGuard")
-    t0 = time.perf_counter()
-    with translate_oom(res):
-        result = trainer.train(resume_from_checkpoint=resume_ckpt)
-    seconds = time.perf_counter() - t0
-    if guard.bad_step is not None:
-        raise JaftError(f"GRPO stopped at step {guard.bad_step}: {guard.reason}; last good checkpoint "
-                        f"{latest_checkpoint(run) or '(none yet)'} — lower grpo.learning_rate")
+    result, seconds = train_guarded(trainer, res, run, resume_ckpt, "lower grpo.learning_rate")
     if not is_main_process():
         return run
     target = save_final_weights(trainer.model, tokenizer, res.method, run)
@@ -242,11 +234,9 @@ def run_grpo(
     write_report(run, title=f"jaft GRPO: {choice.entry.key} ({res.method})", summary=summary,
                  applied=res.applied_dict(), sections=sections,
                  curve_keys=("reward", "reward_std", *reward_keys))
-    run.write_run_file(stage="grpo", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                       extra={"status": "finished", "model_path": choice.path, "data": data_source,
-                              "problems": len(rows), "skipped_without_answer": skipped,
-                              "metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
-                              "notes": bundle.notes})
+    record_run(run, "grpo", cfg, res, hw, status="finished", **facts,
+               metrics={k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+               notes=bundle.notes)
     console.print(f"[green]done[/]: {run.path} (report: {run.report_file})")
     return run
 

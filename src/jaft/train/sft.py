@@ -7,7 +7,6 @@ The run directory gets jaft_run.yaml (resolved config + what was applied and why
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from rich.console import Console
@@ -40,13 +39,13 @@ def run_sft(
         default_output,
         ensure_new_run,
         is_main_process,
-        latest_checkpoint,
         load_for_training,
         print_applied,
         quiet_libraries,
+        record_run,
         resume_target,
         save_final_weights,
-        translate_oom,
+        train_guarded,
     )
     from jaft.train.strategy import resolve_training
 
@@ -88,14 +87,7 @@ def run_sft(
     if bundle.template_note:
         res.applied["chat_template"] = Applied(bundle.template_note, "default", "the tokenizer had no chat template")
 
-    from jaft.train.common import batching
     from jaft.train.data import build_dataset
-
-    mode = batching(cfg, hw)
-    res.applied["batching"] = Applied(
-        mode, "config" if cfg.train.packing is not None else "planner",
-        "padding-free packing with flash-attention varlen kernels" if mode == "packed"
-        else "length-grouped batches: no varlen attention kernel here, so packing would cost more than padding")
 
     system = cfg.train.system_prompt
     train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
@@ -106,23 +98,14 @@ def run_sft(
                       f"examples ({train_stats['completion_tokens']:,} trained tokens, {train_stats['truncated']} "
                       f"truncated, {train_stats['dropped_no_completion']} with no completion left)"
                       + (f"; validation {eval_stats['examples']} examples" if eval_stats else ""))
-        run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                           extra={"status": "running", "world_size": world, "model_path": choice.path, "data": data_source,
-                                  "data_stats": {"train": train_stats, "validation": eval_stats}})
+    facts = {"world_size": world, "model_path": choice.path, "data": data_source,
+             "data_stats": {"train": train_stats, "validation": eval_stats}}
+    if is_main_process():
+        record_run(run, "sft", cfg, res, hw, status="running", **facts)
 
     trainer = _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run)
-    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "NanGuard")
-    t0 = time.perf_counter()
-    with translate_oom(res):
-        result = trainer.train(resume_from_checkpoint=resume_ckpt)
-    seconds = time.perf_counter() - t0
-
-    if guard.bad_step is not None:
-        last = latest_checkpoint(run)
-        raise JaftError(
-            f"training stopped at step {guard.bad_step}: {guard.reason}; the last good checkpoint is "
-            f"{last or '(none yet)'} — lower --lr, raise warmup (--set train.warmup_ratio=0.1) or check the data"
-        )
+    result, seconds = train_guarded(trainer, res, run, resume_ckpt,
+                                    "lower --lr, raise warmup (--set train.warmup_ratio=0.1) or check the data")
     if not is_main_process():
         return run
 
@@ -138,7 +121,8 @@ def run_sft(
         generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40)
         for g in generations:
             console.print(f"  {g['prompt']} → {g['output'][:80]!r}", markup=False)
-    losses = [r["loss"] for r in run.read_metrics() if isinstance(r.get("loss"), (int, float))]
+    rows = run.read_metrics()
+    losses = [r["loss"] for r in rows if isinstance(r.get("loss"), (int, float))]
     summary = {
         "model": choice.path,
         "method": res.method,
@@ -147,7 +131,7 @@ def run_sft(
         "first logged loss": round(losses[0], 4) if losses else "—",
         "last logged loss": round(losses[-1], 4) if losses else "—",
         "eval loss": round(metrics["eval_loss"], 4) if "eval_loss" in metrics else "—",
-        "tokens / s (non-pad)": _tokens_per_second(run, metrics),
+        "tokens / s (non-pad)": _tokens_per_second(rows, metrics),
         "data": data_source,
         "output": str(run.final_weights()[1]),
     }
@@ -155,11 +139,9 @@ def run_sft(
 
     write_report(run, title=f"jaft SFT: {choice.entry.key} ({res.method})", summary=summary,
                  applied=res.applied_dict(), generations=generations)
-    run.write_run_file(stage="sft", config=cfg, applied=res.applied_dict(), hardware=hw.to_dict(),
-                       extra={"status": "finished", "world_size": world, "model_path": choice.path, "data": data_source,
-                              "data_stats": {"train": train_stats, "validation": eval_stats},
-                              "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                              "generation_test": generations, "notes": bundle.notes})
+    record_run(run, "sft", cfg, res, hw, status="finished", **facts,
+               metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+               generation_test=generations, notes=bundle.notes)
     console.print(f"[green]done[/]: {run.path} (report: {run.report_file})")
     return run
 
@@ -168,10 +150,8 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
     from trl import SFTConfig, SFTTrainer
 
     from jaft.train.callbacks import MetricsCallback, NanGuard, ProgressCallback
-    from jaft.train.common import batching
-
     t = cfg.train
-    packed = batching(cfg, hw) == "packed"
+    packed = res.batching == "packed"
     use_liger = (t.use_liger if t.use_liger is not None else _liger_available()) and hw.backend == "cuda"
     args = SFTConfig(
         output_dir=str(run.checkpoints_dir),
@@ -227,8 +207,8 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
     return trainer
 
 
-def _tokens_per_second(run: RunDir, metrics: dict[str, Any]) -> float | str:
-    seen = [r["num_tokens"] for r in run.read_metrics() if isinstance(r.get("num_tokens"), (int, float))]
+def _tokens_per_second(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> float | str:
+    seen = [r["num_tokens"] for r in rows if isinstance(r.get("num_tokens"), (int, float))]
     runtime = metrics.get("train_runtime")
     return round(seen[-1] / runtime, 1) if seen and runtime else "—"
 

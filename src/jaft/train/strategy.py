@@ -24,7 +24,6 @@ class Applied:
 @dataclass
 class Resolved:
     method: str
-    precision: str
     load_in: str
     batch_size: int
     gradient_accumulation: int
@@ -33,13 +32,50 @@ class Resolved:
     lora_alpha: int
     max_seq_length: int
     gradient_checkpointing: bool
-    device_map: Any
-    max_memory: dict[str, str] | None
+    attn_implementation: str
+    batching: str  # "packed" (padding-free) or "grouped" (length-grouped batches)
     plan: Plan
     applied: dict[str, Applied] = field(default_factory=dict)
 
+    # Placement and precision are the planner's, unchanged: read them from the plan.
+    @property
+    def precision(self) -> str:
+        return self.plan.precision
+
+    @property
+    def device_map(self) -> Any:
+        return self.plan.device_map
+
+    @property
+    def max_memory(self) -> dict[str, str] | None:
+        return self.plan.max_memory
+
     def applied_dict(self) -> dict[str, dict[str, Any]]:
         return {k: {"value": a.value, "source": a.source, "why": a.why} for k, a in self.applied.items()}
+
+
+def flash_attention_available(hw: Hardware) -> bool:
+    import importlib.util
+
+    return hw.backend == "cuda" and importlib.util.find_spec("flash_attn") is not None
+
+
+def attention_implementation(cfg: RunConfig, hw: Hardware) -> str:
+    if cfg.model.attn_implementation:
+        return cfg.model.attn_implementation
+    return "flash_attention_2" if flash_attention_available(hw) else "sdpa"
+
+
+def batching(cfg: RunConfig, attn_implementation: str) -> str:
+    """"packed" (padding-free) or "grouped" (length-grouped batches with dynamic padding).
+
+    Padding-free packing only pays off with variable-length attention kernels (flash-attention): with
+    SDPA or eager attention the packed row becomes one long sequence under a block mask, and attention
+    cost grows with its square. Elsewhere, batching records of similar length wastes almost nothing.
+    """
+    if cfg.train.packing is not None:
+        return "packed" if cfg.train.packing else "grouped"
+    return "packed" if attn_implementation == "flash_attention_2" else "grouped"
 
 
 # Full fine-tuning steps are smaller than LoRA's (seed 003: 2e-5 full vs 1e-4 … 3e-4 LoRA).
@@ -105,9 +141,14 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware) -> Resol
         "set by you" if t.gradient_checkpointing is not None else "trades compute for activation memory")
     if plan.max_memory:
         applied["max_memory"] = Applied(plan.max_memory, "planner", "model parallel across GPUs (seed 003)")
+    attn = attention_implementation(cfg, hw)
+    mode = batching(cfg, attn)
+    applied["batching"] = Applied(
+        mode, "config" if t.packing is not None else "planner",
+        "padding-free packing with flash-attention varlen kernels" if mode == "packed"
+        else "length-grouped batches: no varlen attention kernel here, so packing would cost more than padding")
     return Resolved(
         method=method,
-        precision=plan.precision,
         load_in=load_in,
         batch_size=batch,
         gradient_accumulation=accum,
@@ -116,8 +157,8 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware) -> Resol
         lora_alpha=alpha,
         max_seq_length=seq,
         gradient_checkpointing=gc,
-        device_map=plan.device_map,
-        max_memory=plan.max_memory,
+        attn_implementation=attn,
+        batching=mode,
         plan=plan,
         applied=applied,
     )
