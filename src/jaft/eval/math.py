@@ -46,27 +46,6 @@ def load_problems(path: str | Path, limit: int | None = None) -> list[dict[str, 
     return problems
 
 
-def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                   temperature: float = 0.0) -> list[str]:
-    import torch
-
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = side
-    enc = enc.to(next(model.parameters()).device)
-    with torch.no_grad():
-        out = model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None, top_p=None, top_k=None,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    new = out[:, enc["input_ids"].shape[1]:]
-    return tokenizer.batch_decode(new, skip_special_tokens=True)
-
-
 def evaluate_math(
     model: Any,
     tokenizer: Any,
@@ -82,7 +61,9 @@ def evaluate_math(
     """Accuracy, format rate and language consistency over ``problems``; every prediction to JSONL."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from jaft.japanese.answers import extract_answer
     from jaft.models.chat import render_prompt
+    from jaft.models.generate import generate_batch
     from jaft.rewards import accuracy_reward, format_reward, language_consistency_reward
 
     rows: list[dict[str, Any]] = []
@@ -100,8 +81,6 @@ def evaluate_math(
             fmt = format_reward(outs, prompts=prompts)
             lang = language_consistency_reward(outs, prompts=prompts)
             for p, o, a, f, lc in zip(batch, outs, acc, fmt, lang, strict=True):
-                from jaft.japanese.answers import extract_answer
-
                 rows.append({"problem": p["problem"], "gold": p["answer"], "completion": o,
                              "extracted": extract_answer(o), "correct": bool(a), "format_ok": bool(f),
                              "language_consistency": lc})

@@ -7,6 +7,29 @@ from typing import Any
 SEED_PROMPTS = ("こんにちは、私は", "日本語について", "機械学習とは")
 
 
+def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+                   temperature: float = 0.0) -> list[str]:
+    """Completions of already-rendered prompts, left-padded into one batch (greedy at temperature 0)."""
+    import torch
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    enc = enc.to(next(model.parameters()).device)
+    with torch.no_grad():
+        out = model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None, top_p=0.95 if temperature > 0 else None,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    new = out[:, enc["input_ids"].shape[1]:]
+    return tokenizer.batch_decode(new, skip_special_tokens=True)
+
+
 def generate_texts(
     model: Any,
     tokenizer: Any,
@@ -16,9 +39,8 @@ def generate_texts(
     temperature: float = 0.7,
     seed: int = 0,
     system: str | None = None,
-    chat: bool = True,
 ) -> list[dict[str, str]]:
-    """Generate one answer per prompt; returns [{"prompt", "output"}]. Sampling is seeded."""
+    """One answer per prompt through the chat template, as one batch; returns [{"prompt", "output"}]."""
     import torch
 
     from jaft.models.chat import render_prompt
@@ -26,23 +48,10 @@ def generate_texts(
     torch.manual_seed(seed)
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    results = []
     try:
-        for p in prompts:
-            text = render_prompt(tokenizer, p, system) if chat and tokenizer.chat_template else p
-            enc = tokenizer(text, return_tensors="pt", add_special_tokens=not chat).to(device)
-            with torch.no_grad():
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=temperature > 0,
-                    temperature=temperature if temperature > 0 else None,
-                    top_p=0.95 if temperature > 0 else None,
-                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-                )
-            new = out[0, enc["input_ids"].shape[1]:]
-            results.append({"prompt": p, "output": tokenizer.decode(new, skip_special_tokens=True)})
+        # A base model without a chat template continues the raw prompt instead.
+        texts = [render_prompt(tokenizer, p, system) if tokenizer.chat_template else p for p in prompts]
+        outs = generate_batch(model, tokenizer, texts, max_new_tokens, temperature)
     finally:
         model.train(was_training)
-    return results
+    return [{"prompt": p, "output": o} for p, o in zip(prompts, outs, strict=True)]
