@@ -162,7 +162,7 @@ def run_grpo(
         choice = choose_model(cfg, interactive=False)
     hw = detect(cfg.train.output_dir or ".")
     tuning = apply_gpu_tuning(hw)
-    res = resolve_training(cfg, choice, hw)
+    res = resolve_training(cfg, choice, hw, tuning)
     res.learning_rate = g.learning_rate
     res.batch_size = g.batch_size
     res.gradient_accumulation = g.gradient_accumulation
@@ -180,8 +180,6 @@ def run_grpo(
     cfg.train.output_dir = str(run.path)
     if is_main_process():
         print_applied(console, choice, res, hw)
-        for t in tuning:
-            console.print(f"  tuning: {t}")
         console.print(f"[bold]data[/]: {data_source}: {len(rows)} problems with answers"
                       + (f", {skipped} records without a gold answer not used" if skipped else ""))
 

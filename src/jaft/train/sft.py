@@ -58,7 +58,7 @@ def run_sft(
     choice = choose_model(cfg, interactive)
     hw = detect(cfg.train.output_dir or ".")
     tuning = apply_gpu_tuning(hw)
-    res = resolve_training(cfg, choice, hw)
+    res = resolve_training(cfg, choice, hw, tuning)
     if not resume_ckpt:
         if interactive:
             _ask_settings(cfg, res, choice, console)
@@ -70,8 +70,6 @@ def run_sft(
         console.print(f"rank {os.environ.get('RANK', '0')} of {world} ready (only rank 0 writes {run.path})")
     if is_main_process():
         print_applied(console, choice, res, hw)
-        for t in tuning:
-            console.print(f"  tuning: {t}")
 
     # Data ---------------------------------------------------------------------------------------------
     if records is None:

@@ -82,7 +82,7 @@ def batching(cfg: RunConfig, attn_implementation: str) -> str:
 FULL_LR_SCALE = 0.2
 
 
-def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware) -> Resolved:
+def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: list[str] | None = None) -> Resolved:
     entry = choice.entry
     t, lc = cfg.train, cfg.lora
     plan = plan_training(
@@ -141,6 +141,8 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware) -> Resol
         "set by you" if t.gradient_checkpointing is not None else "trades compute for activation memory")
     if plan.max_memory:
         applied["max_memory"] = Applied(plan.max_memory, "planner", "model parallel across GPUs (seed 003)")
+    if tuning:
+        applied["gpu_tuning"] = Applied(tuning, "hardware", "set only where the device is present")
     attn = attention_implementation(cfg, hw)
     mode = batching(cfg, attn)
     applied["batching"] = Applied(
