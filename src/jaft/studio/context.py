@@ -47,12 +47,11 @@ def status_line(studio: Studio, job: Job | None, lang: str) -> str:
     state = studio.jobs.status(job)
     rc = (studio.jobs.get(job.id) or job).returncode
     tail = f" (exit {rc})" if rc not in (None, 0) and state != "stopped" else ""
-    icon = {"running": "⏳", "finished": "✅", "failed": "❌", "stopped": "⏹"}.get(state, "")
-    return f"{icon} **{t(state, lang)}**{tail} — `{job.id}`"
+    return f"**{t(state, lang)}**{tail} — `{job.id}`"
 
 
 def error_line(message: str, lang: str) -> str:
-    return f"⚠️ **{t('error', lang)}**: {message}"
+    return f"**{t('error', lang)}**: {message}"
 
 
 def progress_html(fraction: float | None, label: str = "") -> str:

@@ -49,10 +49,10 @@ def plan_markdown(studio: Studio, model: str, method: str) -> str:
     lines = [
         f"**{entry.model_name}** ({entry.parameters_b:g}B): **{plan.method}** ({plan.load_in}, {plan.precision}), "
         f"batch {plan.batch_size} × {plan.gradient_accumulation}, seq {plan.seq_len}"
-        + ("" if plan.fits else " — ❌ does not fit"),
+        + ("" if plan.fits else " — **does not fit**"),
         f"estimate {e.total_gb:.2f} GB of {plan.budget_gb:.1f} GB; trainable parameters {e.trainable_parameters:,}",
         *[f"- why: {r}" for r in plan.reasons],
-        *[f"- ⚠️ {w}" for w in plan.warnings],
+        *[f"- warning: {w}" for w in plan.warnings],
     ]
     return "\n".join(lines)
 
