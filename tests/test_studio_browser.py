@@ -136,6 +136,7 @@ class UI:
         if self.shots is None:
             return
         self.shots.mkdir(parents=True, exist_ok=True)
+        self.d.execute_script("window.scrollTo(0, 0)")
         # The whole page, not just the window: results sit below the form.
         size = self.d.get_window_size()
         height = self.d.execute_script("return document.documentElement.scrollHeight")

@@ -17,6 +17,7 @@ OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SHARE": "False", "GR
 CSS = """
 .jaft-progress small { color: var(--body-text-color-subdued); }
 footer { display: none !important; }
+.jaft-log textarea { font-family: ui-monospace, monospace; font-size: 12px; white-space: pre; }
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import gradio as gr
@@ -27,7 +28,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         load = gr.Button(t("load", lang), elem_id="chat-load", scale=1)
     info = gr.Markdown(elem_id="chat-info")
     system = gr.Textbox(label=t("system_prompt", lang), lines=2, elem_id="chat-system")
-    bot = gr.Chatbot(label=t("tab_chat", lang), height=360, elem_id="chat-bot")
+    bot = gr.Chatbot(label=t("tab_chat", lang), height=360, elem_id="chat-bot", buttons=["copy", "copy_all"])
     with gr.Row():
         text = gr.Textbox(label=t("message", lang), elem_id="chat-message", scale=5)
         send = gr.Button(t("send", lang), variant="primary", elem_id="chat-send", scale=1)
@@ -50,7 +51,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
             return error_line(e.message, lang), gr.update()
         trained = m.trained_system_prompt
         line = (f"{t('loaded', lang)}: **{m.name}** ({m.kind}, {m.family})\n\n"
-                f"{t('trained_with', lang)}: " + (f"「{trained}」" if trained else "—"))
+                f"{t('trained_with', lang)}: " + (f"「{html.escape(trained)}」" if trained else "—"))
         return line, trained or ""
 
     def do_send(path: str, message: str, system_v: str, hist: list[dict[str, str]], shown: list[Any],

@@ -39,7 +39,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
                            interactive=False, wrap=True)
     variants = gr.Dataframe(headers=["variant", "text", "variant_of"], label=t("variants", lang),
                             interactive=False, wrap=True)
-    log = gr.Textbox(label=t("log", lang), lines=6, max_lines=12, interactive=False, elem_id="data-log")
+    log = gr.Textbox(label=t("log", lang), lines=6, max_lines=12, interactive=False, elem_id="data-log",
+                     elem_classes="jaft-log")
     shared["data_out"] = out
 
     form = [inputs, samples, mode, out, augment, val_ratio, seed]

@@ -49,7 +49,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
                          elem_id="eval-table")
     side = gr.Dataframe(headers=["problem", "gold", "before", "after"], label=t("generations", lang),
                         interactive=False, wrap=True, elem_id="eval-side")
-    log = gr.Textbox(label=t("log", lang), lines=6, interactive=False)
+    log = gr.Textbox(label=t("log", lang), lines=6, interactive=False, elem_classes="jaft-log")
     shared["after"].append(lambda: shared["model"].change(lambda v: v, shared["model"], before))
     shared["after"].append(lambda: shared["run_dir"].change(lambda v: studio.rel(v), shared["run_dir"], after))
     # The two jobs of the latest comparison (ids), kept server-side so a reloaded page finds them.

@@ -35,7 +35,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
                             label=t("fidelity", lang), interactive=False, elem_id="export-fidelity")
     modelfile = gr.Code(label=t("modelfile", lang), interactive=False, elem_id="export-modelfile")
     files = gr.File(label=t("downloads", lang), file_count="multiple", interactive=False, elem_id="export-files")
-    log = gr.Textbox(label=t("log", lang), lines=6, interactive=False)
+    log = gr.Textbox(label=t("log", lang), lines=6, interactive=False, elem_classes="jaft-log")
     shared["after"].append(lambda: shared["run_dir"].change(lambda v: studio.rel(v), shared["run_dir"], run))
 
     def start(run_v, out_v, quants_v, ollama_v):

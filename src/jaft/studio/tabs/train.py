@@ -115,7 +115,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
                        elem_id="train-plot")
     applied = gr.Dataframe(headers=["setting", "value", "source", "why"], label=t("applied", lang),
                            interactive=False, wrap=True, elem_id="train-applied")
-    log = gr.Textbox(label=t("log", lang), lines=8, max_lines=16, interactive=False, elem_id="train-log")
+    log = gr.Textbox(label=t("log", lang), lines=8, max_lines=16, interactive=False, elem_id="train-log",
+                     elem_classes="jaft-log")
     run_dir = shared["run_dir"] = gr.Textbox(visible=False, elem_id="train-run-dir")
 
     form = [stage, model, from_run, data, out, method, epochs, max_steps, lr, batch, logging_steps, num_gen, beta,
@@ -168,18 +169,28 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         except JaftError as e:
             return gr.update(visible=False), error_line(e.message, lang)
 
-    def refresh():
+    def refresh(seen: str):
+        """Status, progress, curves, applied settings and log of the latest train/grpo job.
+
+        The plot is sent only when there are new points (``seen`` is this page's last job:count), so a
+        chart being looked at is not redrawn every tick.
+        """
         job = studio.jobs.latest(*KINDS)
         if job is None or not job.output:
-            return t("no_job", lang), "", None, gr.skip(), "", ""
+            return t("no_job", lang), "", gr.skip(), gr.skip(), "", "", seen
         path = Path(job.output)
         state = studio.jobs.status(job)
-        import pandas as pd
-
         pts = curves(path)
-        frame = pd.DataFrame(pts) if pts else pd.DataFrame({"step": [], "value": [], "series": []})
-        return (status_line(studio, job, lang), _progress(path, pts, state, lang), frame, applied_rows(path),
-                studio.jobs.tail(job), str(path))
+        key = f"{job.id}:{len(pts)}"
+        if key != seen:
+            import pandas as pd
+
+            plot_update = pd.DataFrame(pts) if pts else pd.DataFrame({"step": [], "value": [], "series": []})
+        else:
+            plot_update = gr.skip()
+        line = f"{status_line(studio, job, lang)}\n\n`{job.command}`"
+        return (line, _progress(path, pts, state, lang), plot_update, applied_rows(path), studio.jobs.tail(job),
+                str(path), key)
 
     def toggle(stage_v):
         grpo = stage_v == "GRPO"
@@ -192,7 +203,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     stop_btn.click(stop, outputs=message)
     resume_btn.click(resume, inputs=[out, run_dir], outputs=[message, command])
     preview_btn.click(do_preview, inputs=[model, method], outputs=[preview_table, message])
-    outputs = [status, progress, plot, applied, log, run_dir]
-    gr.Timer(1.5).tick(refresh, outputs=outputs)
-    shared["load"].append((refresh, outputs))
+    seen = gr.State("")
+    outputs = [status, progress, plot, applied, log, run_dir, seen]
+    gr.Timer(1.5).tick(refresh, inputs=seen, outputs=outputs)
+    shared["load"].append((refresh, outputs, [seen]))
     shared["train_form"] = (form, preview, command)
