@@ -232,3 +232,23 @@ def test_prepare_report_reads_the_real_output(tmp_path):
 )
 def test_split_reasoning(text, opened, reasoning, answer):
     assert split_reasoning(text, opened) == (reasoning, answer)
+
+
+def test_only_the_studio_imports_gradio_and_the_studio_never_imports_the_cli():
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "jaft"
+    for path in src.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        rel = path.relative_to(src).parts
+        if any(n.split(".")[0] == "gradio" for n in names):
+            assert rel[0] == "studio" and rel[-1] != "__init__.py", path
+        if rel[0] == "studio":
+            assert not any(n.startswith("jaft.cli") for n in names), path
+    # Gradio is imported at module top only by the layout modules, never by the studio package itself.
+    code = "import sys, jaft.studio, jaft.studio.jobs, jaft.studio.commands, jaft.studio.runs; print('gradio' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"

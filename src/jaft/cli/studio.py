@@ -38,10 +38,10 @@ def main(
 
     for k, v in OFFLINE_ENV.items():  # before Gradio is imported: it reads them at import time
         os.environ.setdefault(k, v)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise JaftError("the studio needs Gradio: pip install 'jaft[studio]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise JaftError("the studio needs Gradio: pip install 'jaft[studio]'")
     from jaft.studio.app import serve
 
     shown = "localhost" if host in ("127.0.0.1", "::1") else host

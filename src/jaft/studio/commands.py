@@ -78,7 +78,7 @@ def _model_args(model: str, jobs: JobManager, lang: str) -> list[str]:
         raise JaftError(msg("required", lang, what=t("model", lang)))
     from jaft.registry import load_registry
 
-    if model in load_registry():
+    if model in [m.key for m in load_registry().models]:
         return ["--model-type", model]
     local = jobs.resolve(model)
     looks_local = model.startswith((".", "/", "~")) or local.exists() or model.count("/") != 1

@@ -43,7 +43,7 @@ def plan_markdown(studio: Studio, model: str, method: str) -> str:
 
     reg = load_registry()
     local = studio.jobs.resolve(model)
-    entry = reg.get(model) if model in reg else resolve_model_name(str(local) if local.exists() else model)
+    entry = reg.get(model) if model in [m.key for m in reg.models] else resolve_model_name(str(local) if local.exists() else model)
     plan = plan_training(entry, detect(str(studio.workdir)), method=None if method == "auto" else method)  # type: ignore[arg-type]
     e = plan.estimate
     lines = [
