@@ -43,6 +43,15 @@ def wait_port(port: int, timeout: float) -> float:
     raise TimeoutError(f"port {port} did not open in {timeout} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc; 0 elsewhere): start-up cost on a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 @pytest.fixture()
 def studio(tmp_path):
     port = free_port()
@@ -52,8 +61,8 @@ def studio(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
     try:
-        wait_port(port, 60)
-        startup = time.perf_counter() - t0
+        wait_port(port, 120)
+        startup = (time.perf_counter() - t0, cpu_seconds(proc.pid))
         yield f"http://127.0.0.1:{port}/", tmp_path, startup
     finally:
         os.killpg(proc.pid, 15)
@@ -159,11 +168,25 @@ def shrink(png: Path) -> None:
     im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
 
 
+# Segments of the loss line (colour runs.CURVE_COLORS["loss"]) in the chart's SVG: the curve is really
+# drawn from several logged steps, not just an empty chart with axes.
+LOSS_SEGMENTS_JS = """
+const paths = document.querySelectorAll('#train-plot svg g.mark-line path[stroke="#1f77b4"]');
+return Math.max(0, ...[...paths].map(p => ((p.getAttribute('d') || '').match(/L/g) || []).length));
+"""
+
+
+def loss_segments(driver) -> int:
+    return int(driver.execute_script(LOSS_SEGMENTS_JS) or 0)
+
+
 def test_whole_path_in_chromium(studio, browser, tiny_qwen):
     from selenium.webdriver.common.by import By
 
-    url, workdir, startup = studio
-    assert startup < 15, f"studio took {startup:.1f} s to listen"  # the 5 s target is measured in docs/studio.md
+    url, workdir, (wall, cpu) = studio
+    print(f"studio listening after {wall:.1f} s wall, {cpu:.1f} s CPU")
+    # Loose bounds (CI machines differ; the 5 s figure is measured on a quiet machine in docs/studio.md).
+    assert wall < 60 and cpu < 10, (wall, cpu)
     ui = UI(browser, os.environ.get("JAFT_STUDIO_SCREENSHOTS"))
     browser.get(url)
     ui.until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "button[role=tab]")) == 7, 60, "seven tabs")
@@ -201,8 +224,7 @@ def test_whole_path_in_chromium(studio, browser, tiny_qwen):
     # The tab goes away mid-run (a reload drops the session): the run goes on and is found again.
     browser.refresh()
     ui.tab("学習")
-    ui.until(lambda: browser.find_elements(By.CSS_SELECTOR, "#train-plot canvas, #train-plot svg"), 240,
-             "loss curve")
+    ui.until(lambda: loss_segments(browser) >= 2, 480, "loss curve drawn")
     ui.until(lambda: "完了" in ui.text("train-status"), 420, "training finished")
     assert "loss" in ui.text("train-log") or (workdir / "runs" / "sft" / "metrics.jsonl").is_file()
     ui.shot("train")
@@ -223,7 +245,18 @@ def test_whole_path_in_chromium(studio, browser, tiny_qwen):
              180, "a reply")
     ui.shot("chat")
 
-    for label, name in (("評価", "eval"), ("エクスポート", "export"), ("実行一覧", "runs")):
+    # Eval: before (the tiny base) and after (the run), side by side.
+    ui.tab("評価")
+    ui.fill("eval-before", tiny_qwen)
+    ui.fill("eval-after", "runs/sft")
+    ui.fill("eval-limit", 4)
+    ui.fill("eval-tokens", 16)
+    ui.click("eval-run")
+    ui.until(lambda: ui.text("eval-status").count("完了") == 2, 300, "both evaluations finished")
+    ui.until(lambda: "accuracy" in ui.text("eval-table") and "format_rate" in ui.text("eval-table"), 30, "table")
+    ui.shot("eval")
+
+    for label, name in (("エクスポート", "export"), ("実行一覧", "runs")):
         ui.tab(label)
         if name == "runs":
             ui.click("runs-refresh")

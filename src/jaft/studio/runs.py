@@ -21,6 +21,8 @@ SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", "checkpoints", "
 MAX_DEPTH = 4
 # metrics.jsonl keys drawn as curves (TRL logs reward and the annealed temperature under these names).
 CURVES = ("loss", "eval_loss", "reward", "temperature")
+# Fixed colours: the chart's series are known before the first point arrives.
+CURVE_COLORS = {"loss": "#1f77b4", "eval_loss": "#9467bd", "reward": "#2ca02c", "temperature": "#ff7f0e"}
 
 
 def find_runs(root: str | os.PathLike[str], max_depth: int = MAX_DEPTH) -> list[Path]:

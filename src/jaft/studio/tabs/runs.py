@@ -9,7 +9,7 @@ import gradio as gr
 
 from jaft.studio.context import Studio
 from jaft.studio.i18n import t
-from jaft.studio.runs import curves, runs_table
+from jaft.studio.runs import CURVE_COLORS, curves, runs_table
 
 COLUMNS = ["path", "stage", "status", "created", "model", "last metrics"]
 
@@ -18,7 +18,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     refresh_btn = gr.Button(t("refresh", lang), elem_id="runs-refresh")
     table = gr.Dataframe(headers=COLUMNS, label=t("runs", lang), interactive=False, wrap=True, elem_id="runs-table")
     pick = gr.Dropdown([], label=t("run_detail", lang), allow_custom_value=True, elem_id="runs-pick")
-    plot = gr.LinePlot(x="step", y="value", color="series", label=t("curves", lang), height=220)
+    plot = gr.LinePlot(x="step", y="value", color="series", color_map=CURVE_COLORS, label=t("curves", lang),
+                       height=220)
     record = gr.Code(label="jaft_run.yaml", language="yaml", interactive=False)
     report = gr.Markdown(elem_id="runs-report")
 

@@ -12,7 +12,7 @@ from jaft.errors import JaftError
 from jaft.studio.commands import METHODS, grpo_command, resume_command, train_command
 from jaft.studio.context import Studio, error_line, progress_html, stamp, status_line
 from jaft.studio.i18n import t
-from jaft.studio.runs import curves
+from jaft.studio.runs import CURVE_COLORS, curves
 
 KINDS = ("train", "grpo")
 
@@ -111,8 +111,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
                                  interactive=False, wrap=True, visible=False, elem_id="train-preview-table")
     status = gr.Markdown(elem_id="train-status")
     progress = gr.HTML(elem_id="train-progress")
-    plot = gr.LinePlot(x="step", y="value", color="series", label=t("curves", lang), height=260,
-                       elem_id="train-plot")
+    plot = gr.LinePlot(x="step", y="value", color="series", color_map=CURVE_COLORS, label=t("curves", lang),
+                       height=260, elem_id="train-plot")
     applied = gr.Dataframe(headers=["setting", "value", "source", "why"], label=t("applied", lang),
                            interactive=False, wrap=True, elem_id="train-applied")
     log = gr.Textbox(label=t("log", lang), lines=8, max_lines=16, interactive=False, elem_id="train-log",
@@ -185,7 +185,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         if key != seen:
             import pandas as pd
 
-            plot_update = pd.DataFrame(pts) if pts else pd.DataFrame({"step": [], "value": [], "series": []})
+            # No points yet: no chart (an empty frame would fix the chart's series to none).
+            plot_update = pd.DataFrame(pts) if pts else None
         else:
             plot_update = gr.skip()
         line = f"{status_line(studio, job, lang)}\n\n`{job.command}`"
@@ -207,4 +208,4 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     outputs = [status, progress, plot, applied, log, run_dir, seen]
     gr.Timer(1.5).tick(refresh, inputs=seen, outputs=outputs)
     shared["load"].append((refresh, outputs, [seen]))
-    shared["train_form"] = (form, preview, command)
+    shared["load"].append((preview, [command], form))
