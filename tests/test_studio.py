@@ -252,3 +252,18 @@ def test_only_the_studio_imports_gradio_and_the_studio_never_imports_the_cli():
     code = "import sys, jaft.studio, jaft.studio.jobs, jaft.studio.commands, jaft.studio.runs; print('gradio' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_a_running_jobs_command_reads_back_into_the_train_form(jobs, tmp_path, tiny_qwen):
+    data = tmp_path / "data"
+    data.mkdir()
+    form = _train_form(tiny_qwen, data, system_prompt='「答え」: "4" です')
+    cmd = commands.train_command(jobs, **form)
+    back = commands.train_form_from_argv(cmd.argv)
+    assert back == {"stage": "SFT", **form, "model": str(tiny_qwen), "epochs": 1.0, "lr": 0.001}
+    (tmp_path / "runs" / "s").mkdir(parents=True)
+    g = commands.grpo_command(jobs, from_run="runs/s", data="", out="runs/g", max_steps=4, num_generations=2, lr=0,
+                              beta=0.04, logging_steps=1)
+    assert commands.train_form_from_argv(g.argv) == {"stage": "GRPO", "from_run": "runs/s", "out": "runs/g",
+                                                     "max_steps": 4, "num_generations": 2, "beta": 0.04,
+                                                     "logging_steps": 1}

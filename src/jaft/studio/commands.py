@@ -233,3 +233,40 @@ def init_tiny_command(jobs: JobManager, out: str, lang: str = "ja") -> Command:
         raise JaftError(msg("required", lang, what=t("tiny_out", lang)))
     _fresh_output(jobs, out, lang, "config.json")
     return Command("init-tiny", ["jaft", "init-tiny", "--out", out], out)
+
+
+# Flag → form field, for reading a job's command back into the Train form.
+_TRAIN_FLAGS = {"--model-name": "model", "--model-type": "model", "--from": "from_run", "--data": "data",
+                "--output": "out", "--method": "method", "--epochs": "epochs", "--max-steps": "max_steps", "--lr": "lr",
+                "--num-generations": "num_generations", "--beta": "beta"}
+_TRAIN_SETS = {"train.logging_steps": "logging_steps", "train.batch_size": "batch", "train.system_prompt": "system_prompt"}
+
+
+def train_form_from_argv(argv: list[str]) -> dict[str, Any]:
+    """The Train form's values that ``argv`` (from :func:`train_command` / :func:`grpo_command`) was built from.
+
+    Used to show a running job's settings again after the page was reloaded or reopened. Numbers come
+    back as numbers; the system prompt is JSON-decoded. Fields the command does not carry are absent.
+    """
+    form: dict[str, Any] = {"stage": "GRPO" if argv[1:2] == ["grpo"] else "SFT"}
+    i = 2
+    while i < len(argv):
+        flag = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if flag in _TRAIN_FLAGS:
+            form[_TRAIN_FLAGS[flag]] = value
+            i += 2
+        elif flag == "--set":
+            key, _, raw = value.partition("=")
+            if key in _TRAIN_SETS:
+                form[_TRAIN_SETS[key]] = json.loads(raw) if raw.startswith('"') else raw
+            i += 2
+        else:
+            i += 1
+    for key in ("epochs", "lr", "beta"):
+        if key in form:
+            form[key] = float(form[key])
+    for key in ("max_steps", "num_generations", "logging_steps", "batch"):
+        if key in form:
+            form[key] = int(form[key])
+    return form

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from jaft.errors import JaftError
-from jaft.studio.commands import METHODS, grpo_command, resume_command, train_command
+from jaft.studio.commands import METHODS, grpo_command, resume_command, train_command, train_form_from_argv
 from jaft.studio.context import Studio, error_line, progress_html, stamp, status_line
 from jaft.studio.i18n import t
 from jaft.studio.runs import CURVE_COLORS, curves
@@ -193,6 +193,19 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         return (line, _progress(path, pts, state, lang), plot_update, applied_rows(path), studio.jobs.tail(job),
                 str(path), key)
 
+    names = ["stage", "model", "from_run", "data", "out", "method", "epochs", "max_steps", "lr", "batch",
+             "logging_steps", "num_generations", "beta", "system_prompt"]
+
+    def restore():
+        """A reopened page shows the settings of the run still going (the form itself lives in the page)."""
+        job = studio.jobs.latest(*KINDS)
+        if job is None or studio.jobs.status(job) != "running" or "--resume" in job.argv:
+            return [gr.skip()] * len(names)
+        values = train_form_from_argv(job.argv)
+        if "model" in values:
+            values["model"] = studio.rel(values["model"])
+        return [values[n] if n in values else gr.skip() for n in names]
+
     def toggle(stage_v):
         grpo = stage_v == "GRPO"
         return (gr.update(visible=not grpo), gr.update(visible=grpo), gr.update(visible=grpo),
@@ -208,4 +221,5 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     outputs = [status, progress, plot, applied, log, run_dir, seen]
     gr.Timer(1.5).tick(refresh, inputs=seen, outputs=outputs)
     shared["load"].append((refresh, outputs, [seen]))
+    shared["load"].append((restore, form))
     shared["load"].append((preview, [command], form))
