@@ -7,6 +7,7 @@ up exactly like one started from the UI.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -129,7 +130,20 @@ def sample_jsonl(path: Path, n: int = 20, where: Any = None) -> list[dict[str, A
 
 
 def prepare_report(out: Path) -> dict[str, Any]:
-    """A prepared data directory, for the Data tab: counts, reasons, reject and variant samples."""
+    """A prepared data directory, for the Data tab: counts, reasons, reject and variant samples.
+
+    Read once per version of ``report.json`` (the tab refreshes every second; train.jsonl may be large).
+    """
+    try:
+        stamp = (out / "report.json").stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _prepare_report(str(out), stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _prepare_report(out_s: str, _stamp: int) -> dict[str, Any]:
+    out = Path(out_s)
     report = read_json(out / "report.json")
     if report is None:
         return {}
