@@ -3,7 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,gguf
+EXTRAS ?= dev,gguf,studio
 
 .PHONY: install quickstart test test-fast lint bench clean
 

@@ -15,7 +15,7 @@ FLOORS = {
     "models": 2,
     "train": 3, "eval": 3, "tokenizer": 3,
     "export": 4,
-    "cli": 5, "quickstart": 5, "__main__": 5,
+    "cli": 5, "quickstart": 5, "studio": 5, "__main__": 5,
 }
 
 

@@ -1,0 +1,269 @@
+"""jaft studio without a browser: bind/auth rules, form → command checks, jobs, run reading, chat splitting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jaft.errors import JaftError
+from jaft.studio import commands, i18n
+from jaft.studio.chat import split_reasoning
+from jaft.studio.jobs import JobManager
+from jaft.studio.runs import curves, find_runs, prepare_report, runs_table
+from jaft.studio.server import access_for
+from tests.conftest import assert_clean_error, run_jaft
+
+
+# --- language --------------------------------------------------------------------------------------------
+def test_every_string_exists_in_both_languages_and_differs_where_it_should():
+    for key, pair in {**i18n.STRINGS, **i18n.MESSAGES}.items():
+        assert len(pair) == 2 and all(pair), key
+    # Tab names are Japanese by default.
+    assert i18n.t("tab_train") == "学習" and i18n.t("tab_train", "en") == "Train"
+    assert i18n.msg("missing", "ja", what="データ", path="x") == "データ: x が見つかりません。"
+
+
+# --- where it listens ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("host", "allow", "auth", "expect"),
+    [
+        ("127.0.0.1", False, None, None),  # loopback: no login
+        ("localhost", False, None, None),
+        ("::1", False, None, None),
+        ("127.0.0.1", False, "a:b", ("a", "b")),
+        ("0.0.0.0", True, "alice:pw", ("alice", "pw")),
+    ],
+)
+def test_access_rules(host, allow, auth, expect):
+    a = access_for(host, 7860, allow_remote=allow, auth=auth)
+    assert a.auth == expect and a.announce is None
+
+
+def test_non_loopback_needs_the_flag_and_then_a_login():
+    with pytest.raises(JaftError, match="--allow-remote"):
+        access_for("0.0.0.0", 7860)
+    a = access_for("0.0.0.0", 7860, allow_remote=True)
+    assert a.auth is not None and a.auth[0] == "jaft" and len(a.auth[1]) >= 20
+    assert a.auth[1] in a.announce  # the token is printed once, at start
+    assert access_for("0.0.0.0", 7860, allow_remote=True).auth[1] != a.auth[1]  # a fresh token each start
+
+
+@pytest.mark.parametrize(("auth", "port"), [("nopassword", 7860), (":pw", 7860), ("u:", 7860), (None, 0), (None, 70000)])
+def test_bad_auth_or_port(auth, port):
+    with pytest.raises(JaftError):
+        access_for("127.0.0.1", port, auth=auth)
+
+
+def test_cli_refuses_remote_host_without_flag(tmp_path):
+    assert_clean_error(run_jaft("studio", "--host", "0.0.0.0", "--workdir", str(tmp_path)), "--allow-remote")
+    assert_clean_error(run_jaft("studio", "--workdir", str(tmp_path / "nope")), "--workdir")
+
+
+def test_cli_help_does_not_import_gradio():
+    code = "import sys, jaft.cli; jaft.cli.build_app(); print('gradio' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
+
+
+# --- forms → commands ---------------------------------------------------------------------------------------
+@pytest.fixture()
+def jobs(tmp_path):
+    return JobManager(tmp_path)
+
+
+def test_prepare_command_is_the_cli_line(jobs):
+    cmd = commands.prepare_command(jobs, inputs="", samples=[], mode="trial", out="data/p", augment=1,
+                                   val_ratio=0.05, seed=0)
+    assert cmd.argv == ["jaft", "data", "prepare", "--mode", "trial", "--out", "data/p", "--augment", "1",
+                        "--val-ratio", "0.05", "--seed", "0"]
+    cmd = commands.prepare_command(jobs, inputs="", samples=["qa"], mode="development", out="d", augment=0,
+                                   val_ratio=0.1, seed=3)
+    assert cmd.argv[3].endswith("qa_ja.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("augment", -1, "0 〜 10"),
+        ("augment", 1.5, "0 〜 10"),
+        ("val_ratio", 0.9, "0 〜 0.5"),
+        ("seed", "abc", "abc"),
+        ("inputs", "no/such/file.jsonl", "no/such/file.jsonl が見つかりません"),
+        ("mode", "fast", "実行モード"),
+        ("out", "", "出力ディレクトリ"),
+    ],
+)
+def test_prepare_bad_input_messages(jobs, field, value, needle):
+    form = dict(inputs="", samples=[], mode="trial", out="d", augment=1, val_ratio=0.05, seed=0)
+    form[field] = value
+    with pytest.raises(JaftError) as e:
+        commands.prepare_command(jobs, **form)
+    assert needle in e.value.message
+
+
+def _train_form(tiny, data_dir, **kw):
+    form = dict(model=str(tiny), data=str(data_dir), out="runs/a", method="full", epochs=1, max_steps=3, lr=1e-3,
+                batch=4, logging_steps=1, system_prompt="考えてから答えて: <think>")
+    return form | kw
+
+
+def test_train_command_and_bad_values(jobs, tmp_path, tiny_qwen):
+    data = tmp_path / "data"
+    data.mkdir()
+    cmd = commands.train_command(jobs, **_train_form(tiny_qwen, data))
+    assert cmd.argv[:4] == ["jaft", "train", "--model-name", str(tiny_qwen)]
+    assert cmd.argv[6:8] == ["--output", "runs/a"] and "--max-steps" in cmd.argv
+    # The prompt travels JSON-quoted, so a colon cannot turn it into a YAML mapping.
+    assert 'train.system_prompt="考えてから答えて: <think>"' in cmd.argv
+    assert commands.train_command(jobs, **_train_form("qwen-1.5b", data)).argv[2:4] == ["--model-type", "qwen-1.5b"]
+    bad = [dict(epochs=0), dict(max_steps=0), dict(lr=5), dict(batch=-2), dict(logging_steps=0),
+           dict(model=str(tmp_path / "missing-model")), dict(data=str(tmp_path / "nodata")), dict(model="")]
+    for kw in bad:
+        with pytest.raises(JaftError):
+            commands.train_command(jobs, **_train_form(tiny_qwen, data, **kw))
+    # A finished run in the output: refused (nothing overwritten), with the way out in the message.
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "jaft_run.yaml").write_text("stage: sft\n")
+    with pytest.raises(JaftError, match="再開"):
+        commands.train_command(jobs, **_train_form(tiny_qwen, data))
+
+
+def test_grpo_resume_eval_export_commands(jobs, tmp_path):
+    run = tmp_path / "runs" / "s"
+    run.mkdir(parents=True)
+    (run / "jaft_run.yaml").write_text("stage: sft\nconfig: {}\n")
+    g = commands.grpo_command(jobs, from_run="runs/s", data="", out="runs/g", max_steps=4, num_generations=2, lr=0,
+                              beta=0.04, logging_steps=1)
+    assert g.argv[:4] == ["jaft", "grpo", "--from", "runs/s"] and "--num-generations" in g.argv
+    with pytest.raises(JaftError):
+        commands.grpo_command(jobs, from_run="runs/s", data="", out="", max_steps=4, num_generations=1, lr=0,
+                              beta=0.04, logging_steps=1)
+    assert commands.resume_command(jobs, "runs/s").argv == ["jaft", "train", "--resume", "--output", "runs/s"]
+    e = commands.eval_command(jobs, model="runs/s", limit=5, max_new_tokens=32, out="p.jsonl")
+    assert e.argv[-1] == "--json" and e.argv[e.argv.index("--limit") + 1] == "5"
+    x = commands.export_command(jobs, run="runs/s", out="", quants=["q4_k_m", "q8_0"], ollama_name="")
+    assert x.argv == ["jaft", "export", "--run", "runs/s", "--quant", "q4_k_m,q8_0"] and x.output == "runs/s/export"
+    with pytest.raises(JaftError):
+        commands.export_command(jobs, run="runs/s", out="", quants=[], ollama_name="")
+
+
+# --- jobs -----------------------------------------------------------------------------------------------------
+def test_job_runs_the_cli_records_its_exit_and_refuses_a_second_writer(jobs, tmp_path):
+    job = jobs.start("init-tiny", ["jaft", "--version"], output="x")
+    assert jobs.wait(job, 60) == "finished"
+    assert "jaft" in jobs.stdout(job)
+    assert json.loads((jobs.dir / f"{job.id}.json").read_text())["returncode"] == 0
+    bad = jobs.start("prepare", ["jaft", "data", "prepare", "--out", ""])
+    assert jobs.wait(bad, 60) == "failed" and "error:" in jobs.tail(bad)
+
+
+def test_stop_kills_the_process_group_and_a_busy_output_is_refused(jobs, tmp_path, monkeypatch):
+    # A stand-in for a long training: `jaft` whose main sleeps (the real entry point, a slow command).
+    slow = tmp_path / "sitecustomize.py"
+    slow.write_text("import os, sys, time\n"
+                    "if os.environ.get('JAFT_TEST_SLEEP'):\n"
+                    "    import jaft.cli\n"
+                    "    jaft.cli.main = lambda argv=None: time.sleep(60)\n")
+    env = {"PYTHONPATH": f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}", "JAFT_TEST_SLEEP": "1"}
+    job = jobs.start("train", ["jaft", "train", "--output", "runs/r"], output="runs/r", env=env)
+    time.sleep(0.5)
+    assert jobs.status(job) == "running"
+    with pytest.raises(JaftError, match="already"):
+        jobs.start("train", ["jaft", "train"], output=str(tmp_path / "runs" / "r"))  # same dir, absolute
+    other = JobManager(tmp_path)  # a restarted studio sees the running job from its files
+    assert other.busy("runs/r") is not None and other.status(other.get(job.id)) == "running"
+    assert jobs.stop(job, grace_s=5)
+    assert jobs.wait(job, 10) == "stopped"
+    assert jobs.busy("runs/r") is None
+
+
+# --- reading runs ---------------------------------------------------------------------------------------------
+def test_runs_table_and_curves(tmp_path):
+    from jaft.rundir import RunDir
+
+    run = RunDir(tmp_path / "runs" / "sft")
+    run.write_run_file(stage="sft", config={"model": {"model_name": "/m/tiny"}})
+    for i, loss in enumerate([3.0, 2.0, 1.5], 1):
+        run.append_metrics({"step": i, "loss": loss})
+    run.append_metrics({"step": 3, "reward": 0.5, "temperature": 0.9})
+    with run.metrics_file.open("a") as f:
+        f.write('{"step": 4, "lo')  # a line cut by a kill
+    (tmp_path / ".venv" / "x").mkdir(parents=True)
+    (tmp_path / ".venv" / "x" / "jaft_run.yaml").write_text("stage: sft\n")  # never searched
+    assert find_runs(tmp_path) == [run.path]
+    rows = runs_table(tmp_path)
+    assert rows[0][:3] == ["runs/sft", "sft", "incomplete"] and rows[0][4] == "tiny"
+    assert "loss 1.5" in rows[0][5] and "reward 0.5" in rows[0][5]
+    pts = curves(run.path)
+    assert [p["value"] for p in pts if p["series"] == "loss"] == [3.0, 2.0, 1.5]
+    assert {"step": 3, "value": 0.9, "series": "temperature"} in pts
+    (run.adapter_dir).mkdir()
+    (run.adapter_dir / "adapter_config.json").write_text("{}")
+    assert runs_table(tmp_path)[0][2] == "finished"
+
+
+def test_prepare_report_reads_the_real_output(tmp_path):
+    from jaft.config import JapaneseDataConfig
+    from jaft.data.prepare import prepare
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今日は良い天気です。散歩に行きましょう。"}\n{"text": ""}\nnot json\n', encoding="utf-8")
+    prepare([str(src)], tmp_path / "out", JapaneseDataConfig(mode="trial", augment=1, val_ratio=0.0))
+    rep = prepare_report(tmp_path / "out")
+    counts = dict(rep["counts"])
+    assert counts["input_records"] == 3 and counts["rejected"] == 2
+    assert {r[1] for r in rep["rejects"]} and all(r[0].startswith(str(src)) for r in rep["rejects"])
+
+
+# --- chat -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "opened", "reasoning", "answer"),
+    [
+        ("考える</think>\n\n答えは4", True, "考える", "答えは4"),
+        ("<think>まず2+2</think><answer>4</answer>", False, "まず2+2", "<answer>4</answer>"),
+        ("こんにちは", False, None, "こんにちは"),
+        ("途中で切れた推論", True, "途中で切れた推論", ""),
+        ("\n</think>\n\n直接の答え", True, "", "直接の答え"),
+    ],
+)
+def test_split_reasoning(text, opened, reasoning, answer):
+    assert split_reasoning(text, opened) == (reasoning, answer)
+
+
+def test_only_the_studio_imports_gradio_and_the_studio_never_imports_the_cli():
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "jaft"
+    for path in src.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        rel = path.relative_to(src).parts
+        if any(n.split(".")[0] == "gradio" for n in names):
+            assert rel[0] == "studio" and rel[-1] != "__init__.py", path
+        if rel[0] == "studio":
+            assert not any(n.startswith("jaft.cli") for n in names), path
+    # Gradio is imported at module top only by the layout modules, never by the studio package itself.
+    code = "import sys, jaft.studio, jaft.studio.jobs, jaft.studio.commands, jaft.studio.runs; print('gradio' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
+
+
+def test_a_running_jobs_command_reads_back_into_the_train_form(jobs, tmp_path, tiny_qwen):
+    data = tmp_path / "data"
+    data.mkdir()
+    form = _train_form(tiny_qwen, data, system_prompt='「答え」: "4" です')
+    cmd = commands.train_command(jobs, **form)
+    back = commands.train_form_from_argv(cmd.argv)
+    assert back == {"stage": "SFT", **form, "model": str(tiny_qwen), "epochs": 1.0, "lr": 0.001}
+    (tmp_path / "runs" / "s").mkdir(parents=True)
+    g = commands.grpo_command(jobs, from_run="runs/s", data="", out="runs/g", max_steps=4, num_generations=2, lr=0,
+                              beta=0.04, logging_steps=1)
+    assert commands.train_form_from_argv(g.argv) == {"stage": "GRPO", "from_run": "runs/s", "out": "runs/g",
+                                                     "max_steps": 4, "num_generations": 2, "beta": 0.04,
+                                                     "logging_steps": 1}
