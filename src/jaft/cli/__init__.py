@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -120,5 +121,9 @@ def fill_optional_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # bitsandbytes >= 0.50 logs a warning at import on CPUs with AVX512-BF16 when the optional Hub
+    # package `kernels` is absent; its own fallback then works, so the line is noise that would break
+    # jaft's one-line errors. Silenced before any command can import it.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     app = build_app()
     app(args=fill_optional_values(sys.argv[1:] if argv is None else argv), prog_name="jaft")
