@@ -37,7 +37,7 @@ import unicodedata
 from fractions import Fraction
 from functools import lru_cache
 
-__all__ = ["answers_match", "extract_answer", "is_han", "normalize_answer", "parse_kanji_number"]
+__all__ = ["answers_match", "extract_answer", "is_han", "last_boxed", "normalize_answer", "parse_kanji_number"]
 
 # --------------------------------------------------------------------------------------------------
 # extraction
@@ -235,23 +235,35 @@ _PLAIN_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _PLAIN_FRACTION = re.compile(r"^([-+]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
 
 
-def _unwrap_boxed(text: str) -> str:
-    """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` with balanced braces, else ``text``."""
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` (braces balanced), stripped; None when
+    there is none. ``\\boxed 5`` (one token, no braces) gives ``5``. How MATH / competition_math
+    solutions state their final answer (Hendrycks et al., 2021)."""
     idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if idx < 0:
-        return text
-    start = text.find("{", idx)
-    if start < 0:
-        return text
+        return None
+    rest = text[idx + (6 if text.startswith("\\boxed", idx) else 5):]
+    if rest[:1] == " " and rest[1:2] not in ("", "{"):
+        token = rest[1:].split(maxsplit=1)
+        return token[0].rstrip("$.") or None if token else None
+    start = rest.find("{")
+    if start < 0 or rest[:start].strip():
+        return None
     depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
+    for i in range(start, len(rest)):
+        if rest[i] == "{":
             depth += 1
-        elif text[i] == "}":
+        elif rest[i] == "}":
             depth -= 1
             if depth == 0:
-                return text[start + 1 : i]
-    return text
+                return rest[start + 1 : i].strip() or None
+    return None
+
+
+def _unwrap_boxed(text: str) -> str:
+    """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` with balanced braces, else ``text``."""
+    boxed = last_boxed(text)
+    return text if boxed is None else boxed
 
 
 def _strip_math_delimiters(text: str) -> str:
