@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from typing import Literal
-
 import codecs
+from typing import Literal
 
 from pydantic import Field, field_validator
 

@@ -24,7 +24,6 @@ a message saying what to fix) and the caller decides whether that stops the run 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 

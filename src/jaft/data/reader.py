@@ -30,8 +30,9 @@ import codecs
 import csv
 import io
 import json
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -153,7 +154,7 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return EncodingChoice(name, "bom")
-    if not complete and len(sample) >= SAMPLE_BYTES:
+    if not complete:  # a character cut at the end of the sample must not count against an encoding
         cut = sample.rfind(b"\n")
         sample = sample[: cut + 1] if cut > 0 else sample
     try:
@@ -568,7 +569,53 @@ def read_items(path: str | Path, fmt: str = "auto", *, encoding: str | None = No
     p = Path(path)
     if not p.is_file():
         raise JaftError(f"{p}: {'is a directory' if p.is_dir() else 'no such file'}; pass a file of {what}")
-    for item in iter_items(p, fmt, encoding=encoding):
+    choice: str | EncodingChoice | None = encoding
+    if file_kind(p) != "parquet":
+        try:
+            choice = decide_encoding(p, encoding)
+        except LookupError:
+            raise JaftError(f"--encoding {encoding}: unknown codec; use e.g. utf-8, cp932, euc_jp") from None
+        if not choice.decided:
+            raise JaftError(choice.hint(str(p)))
+    for item in iter_items(p, fmt, encoding=choice):
         if isinstance(item, Reject):
             raise JaftError(item.describe())
         yield item
+
+
+def record_texts_of(obj: Any) -> list[str] | None:
+    """The texts of one raw or prepared record for tokenizer statistics and perplexity: ``text``, the
+    contents of ``messages``, or ``system``/``prompt``/``completion``; None when it holds none."""
+    if isinstance(obj, str):
+        return [obj]
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("text"), str):
+        return [obj["text"]]
+    if isinstance(obj.get("messages"), list):
+        out = [m.get("content") for m in obj["messages"] if isinstance(m, dict)]
+        return [c for c in out if isinstance(c, str)] or None
+    parts = [obj.get(k) for k in ("system", "prompt", "completion")]
+    parts = [p for p in parts if isinstance(p, str) and p]
+    return parts or None
+
+
+def read_texts(paths: Sequence[str | os.PathLike[str]], *, encoding: str | None = None) -> list[str]:
+    """Every text of every file, in order (``.txt``: one per non-blank line; JSONL/JSON/CSV/Parquet:
+    :func:`record_texts_of` of each record). Raises ``JaftError`` naming ``path:line`` on bad input."""
+    from jaft.errors import JaftError
+
+    if not paths:
+        raise JaftError("no --data given; pass one or more text (.txt) or JSONL (.jsonl) files")
+    texts: list[str] = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise JaftError(f"{p}: no such file; pass text (.txt) or JSONL (.jsonl) files with --data")
+        for item in read_items(p, encoding=encoding, what="text (.txt) or JSONL (.jsonl)"):
+            found = record_texts_of(item.value)
+            if found is None:
+                raise JaftError(f"{item.source}: no text, messages or prompt/completion field; fix or remove the line")
+            texts.extend(found)
+    if not texts:
+        raise JaftError(f"{', '.join(str(p) for p in paths)}: no text found (only empty lines)")
+    return texts
