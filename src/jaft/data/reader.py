@@ -157,13 +157,13 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     if not complete:  # a character cut at the end of the sample must not count against an encoding
         cut = sample.rfind(b"\n")
         sample = sample[: cut + 1] if cut > 0 else sample
+    if b"\x1b$B" in sample or b"\x1b$@" in sample:  # 7-bit, so it would pass as UTF-8
+        return EncodingChoice("iso2022_jp", "escape_sequences")
     try:
         sample.decode("utf-8")
         return EncodingChoice("utf-8", "utf8")
     except UnicodeDecodeError:
         pass
-    if b"\x1b$B" in sample or b"\x1b$@" in sample:
-        return EncodingChoice("iso2022_jp", "escape_sequences")
     lines = sample.split(b"\n")
     utf8_lines = bad = 0
     for line in lines:
@@ -585,7 +585,8 @@ def read_items(path: str | Path, fmt: str = "auto", *, encoding: str | None = No
 
 def record_texts_of(obj: Any) -> list[str] | None:
     """The texts of one raw or prepared record for tokenizer statistics and perplexity: ``text``, the
-    contents of ``messages``, or ``system``/``prompt``/``completion``; None when it holds none."""
+    contents of ``messages``, or its prompt and completion fields (prompt/completion, problem/solution,
+    question, instruction/input/output); None when it holds none."""
     if isinstance(obj, str):
         return [obj]
     if not isinstance(obj, dict):
@@ -595,7 +596,8 @@ def record_texts_of(obj: Any) -> list[str] | None:
     if isinstance(obj.get("messages"), list):
         out = [m.get("content") for m in obj["messages"] if isinstance(m, dict)]
         return [c for c in out if isinstance(c, str)] or None
-    parts = [obj.get(k) for k in ("system", "prompt", "completion")]
+    parts = [obj.get(k) for k in ("system", "prompt", "problem", "question", "instruction", "input", "completion",
+                                  "solution", "output")]
     parts = [p for p in parts if isinstance(p, str) and p]
     return parts or None
 
