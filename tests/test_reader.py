@@ -170,3 +170,13 @@ def _decoded(path: Path) -> list[str]:
 def test_eval_cli_reads_a_cp932_file_without_a_traceback(tmp_path):
     r = run_jaft("eval", "--model", str(tmp_path / "none"), "--data", str(FIELD / "math_eval_cp932.jsonl"))
     assert "Traceback" not in r.stderr and "UnicodeDecodeError" not in r.stderr
+
+
+def test_metrics_written_by_jaft_keep_line_separators(tmp_path):
+    from jaft.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.append_metrics({"step": 1, "samples": [{"completion": "一行目\u2028二行目"}]})
+    run.append_metrics({"step": 2})
+    assert [r["step"] for r in run.read_metrics()] == [1, 2]
+    assert run.read_metrics()[0]["samples"][0]["completion"] == "一行目\u2028二行目"

@@ -35,6 +35,10 @@ def run_eval(
 
             data = str(math_eval_path())
         problems = load_problems(data, limit, encoding=encoding)  # parse before the model loads: bad data fails fast
+        rules: dict[str, int] = {}
+        for p in problems:
+            rules[p["answer_rule"]] = rules.get(p["answer_rule"], 0) + 1
+        result["answer_rules"] = dict(sorted(rules.items()))  # which rule gave the gold answers
         m, tok = load_trained(source)
         preds = out or str((model if model.is_dir() else model.parent) / "eval_math_predictions.jsonl")
         if system_prompt is None:
