@@ -12,7 +12,7 @@ import pytest
 from jaft.config.data import JapaneseDataConfig
 from jaft.data.formats import to_record
 from jaft.data.prepare import prepare
-from jaft.data.reader import Item, Reject, decide_encoding, iter_items, read_texts
+from jaft.data.reader import Item, Reject, decide_encoding, decide_encoding_of_bytes, iter_items, read_texts
 from jaft.errors import JaftError
 from jaft.eval.math import load_problems
 from jaft.japanese.normalize import normalize_text
@@ -74,6 +74,9 @@ def test_undecidable_encoding_names_the_candidates_and_the_flag(tmp_path):
     path.write_bytes(b"\x80\xff\xfe\x85\n")  # neither UTF-8, cp932 nor EUC-JP
     choice = decide_encoding(path)
     assert not choice.decided
+    # bytes cp932 would map to C1 controls / private use (0x80, 0xFD-0xFF) are not taken for text
+    assert not decide_encoding_of_bytes(b"\x80\xff\xfe\n", complete=True).decided
+    assert not decide_encoding_of_bytes("ｶﾀｶﾅ\n".encode("cp932"), complete=True).decided  # EUC-JP kanji alike
     hint = choice.hint(str(path))
     assert "cp932" in hint and "--encoding" in hint and "\n" not in hint
     # strict (production): exit 2 with that one line; otherwise every line is rejected and counted

@@ -143,6 +143,11 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
+# Decoded text no person wrote: control characters (C0 but tab/line ends, C1) and what cp932 makes of
+# the single bytes 0x80, 0xA0, 0xFD-0xFF (U+0080, U+F8F0-U+F8F3). Binary data "decodes" as cp932 so.
+_IMPLAUSIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\uf8f0-\uf8f3]")
+
+
 def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, complete: bool = False) -> EncodingChoice:
     """The encoding of a file from its first bytes (see the module docstring for the rule).
 
@@ -179,10 +184,11 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     decodes = []
     for name in LEGACY_CANDIDATES:
         try:
-            sample.decode(name)
-            decodes.append(name)
+            text = sample.decode(name)
         except UnicodeDecodeError:
             continue
+        if not _IMPLAUSIBLE.search(text):
+            decodes.append(name)
     if not decodes:
         return EncodingChoice(None, "undecided", "not UTF-8, cp932 or EUC-JP", LEGACY_CANDIDATES)
     if len(decodes) == 1:
