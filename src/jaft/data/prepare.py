@@ -12,6 +12,10 @@ files …); duplicates and filtered records are counted separately, and all thre
 run before near-duplicate detection, so a record the filters drop never shadows a good one and
 the MinHash index holds kept records only.
 
+``report.json`` also states, per source file, the encoding it was read in and how that was decided
+(``encodings``; see :mod:`jaft.data.reader`), and which rule gave each gold answer (``answer_rules``:
+answer field, ``<answer>`` tag, GSM8K ``#### N``, MATH ``\\boxed{}``).
+
 Output directory: ``train.jsonl``, ``validation.jsonl`` (one :class:`Record` per line),
 ``rejects.jsonl``, ``report.json`` and ``jaft_run.yaml``. Files are written under temporary names
 and renamed only when the run succeeds: with ``--strict`` (and in production mode) the first bad
@@ -33,6 +37,7 @@ from jaft.config.data import JapaneseDataConfig
 from jaft.data.formats import (
     FORMATS,
     BadRecord,
+    EncodingChoice,
     Item,
     Reject,
     decide_encoding,
@@ -282,7 +287,7 @@ def _total_bytes(paths: list[str]) -> int | None:
     return total or None
 
 
-def _decide_encoding(run: _Run, source: str, requested: str, strict: bool):
+def _decide_encoding(run: _Run, source: str, requested: str, strict: bool) -> EncodingChoice | None:
     """The encoding of one file source, recorded in the report; None for what is not a readable
     file (the reader rejects it) or not text (Parquet, Hub). Undecided + strict: exit 2."""
     path = Path(source)
