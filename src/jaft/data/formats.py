@@ -1,9 +1,9 @@
-"""Reading input files into :class:`~jaft.data.records.Record`, one record at a time.
+"""Raw input objects into :class:`~jaft.data.records.Record`, one record at a time.
 
-Files: JSON Lines (``.jsonl``, ``.ndjson``), JSON (``.json``: an array of objects, or one object),
-plain text (one record per non-blank line), CSV and Parquet (streamed through ``datasets``), and,
-where the network allows, a Hugging Face Hub dataset name. Record formats, detected from the keys
-of each object unless ``--format`` names one:
+Files are read by :mod:`jaft.data.reader` (re-exported here: ``iter_items``, ``Item``, ``Reject``):
+JSON Lines, JSON, plain text, CSV (csv module on the decoded text), Parquet and Hub datasets, with the
+encoding decided and reported. Record formats, detected from the keys of each object unless
+``--format`` names one:
 
 =====================  =========================================  ==========================
 format                 keys                                       record
@@ -11,15 +11,16 @@ format                 keys                                       record
 ``text``               ``text``                                   text
 ``messages``           ``messages``: [{role, content}, …]         chat
 ``prompt_completion``  ``prompt``, ``completion``                 prompt_completion
-``problem_solution``   ``problem`` (or ``prompt``), ``solution``, prompt_completion + answer
-                       optional ``answer``
+``problem_solution``   ``problem`` (or ``prompt``/``question``),  prompt_completion + answer
+                       ``solution``, optional ``answer``; GSM8K:  (:func:`gold_answer`: answer
+                       ``question`` + ``answer`` ending ``#### N`` field, <answer>, #### N, \\boxed)
 ``alpaca``             ``instruction``, optional ``input``,       prompt_completion
                        ``output``
 =====================  =========================================  ==========================
 
-Everything streams except ``.json`` (a JSON array has no record boundaries, so the file is read
-whole; use ``.jsonl`` for large data). Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and
-a message saying what to fix) and the caller decides whether that stops the run (``--strict``).
+Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and a
+message saying what to fix); :func:`to_record` raises :class:`BadRecord`; the caller decides whether
+that stops the run (``--strict``).
 """
 
 from __future__ import annotations
