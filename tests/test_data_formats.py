@@ -94,7 +94,8 @@ def test_jsonl_line_numbers_count_blank_lines(tmp_path):
         (b'{"text": "ok"}\n{"text": \n', "invalid_json", 2),
         (b'{"text": "ok"}\n["a", "b"]\n', "wrong_type", 2),
         (b'{"text": "ok"}\n"just a string"\n', "wrong_type", 2),
-        (b'{"text": "ok"}\n{"text": "\x82\xa0\x82\xa2"}\n', "not_utf8", 2),  # Shift-JIS bytes
+        # Shift-JIS bytes in a UTF-8 file (line 1 has UTF-8 Japanese): that line is rejected, not re-guessed
+        ('{"text": "日本語です"}\n'.encode() + b'{"text": "\x82\xa0\x82\xa2"}\n', "not_utf8", 2),
     ],
 )
 def test_bad_jsonl_lines_are_rejected_with_their_line(tmp_path, content, reason, line):

@@ -36,7 +36,7 @@ def test_load_problems_formats(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "needle"),
-    [('{"problem": "x"}\n', ":1: needs a problem"), ("not json\n", ":1: invalid JSON"), ("", "no problems")],
+    [('{"problem": "x"}\n', ":1: needs a problem"), ("not json\n", ":1: invalid JSON"), ("", "file is empty"), ("\n\n", "no problems")],
 )
 def test_bad_problem_files(tmp_path, content, needle):
     p = tmp_path / "bad.jsonl"

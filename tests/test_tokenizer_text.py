@@ -97,13 +97,20 @@ def test_read_texts_txt_and_jsonl(tmp_path):
     assert read_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"]) == ["一行目", "二行目", "本文", "質問", "答え", "問い", "解答"]
 
 
+def test_read_texts_decides_the_encoding_like_prepare(tmp_path):
+    (tmp_path / "sjis.txt").write_bytes("日本語①㈱髙\n二行目\n".encode("cp932"))
+    assert read_texts([tmp_path / "sjis.txt"]) == ["日本語①㈱髙", "二行目"]
+    (tmp_path / "u16.txt").write_bytes("一行目\u2028続き\n二行目\n".encode("utf-16"))
+    assert read_texts([tmp_path / "u16.txt"]) == ["一行目\u2028続き", "二行目"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "needle"),
     [
         ("missing.txt", None, "no such file"),
         ("bad.jsonl", '{"text": "ok"}\n{broken\n', "bad.jsonl:2: invalid JSON"),
         ("nofield.jsonl", '{"text": "ok"}\n{"title": "x"}\n', "nofield.jsonl:2: no text"),
-        ("sjis.txt", "日本語".encode("shift_jis"), "sjis.txt:1: not UTF-8"),
+        ("mixed.txt", "日本語\n".encode() + "日本語".encode("cp932"), "mixed.txt:2: not valid UTF-8.*--encoding cp932"),
         ("empty.txt", "\n\n", "no text found"),
     ],
 )

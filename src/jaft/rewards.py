@@ -45,13 +45,13 @@ import importlib.util
 import inspect
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from jaft.errors import JaftError, did_you_mean
-from jaft.japanese.answers import answers_match, extract_answer, is_han
+from jaft.japanese.answers import answers_match, extract_answer
+from jaft.japanese.letters import japanese_share
 
 __all__ = [
     "REWARDS",
@@ -233,74 +233,6 @@ def accuracy_reward(
     return scores
 
 
-# Han characters outside cp932 (JIS X 0208 + the usual vendor extensions) are Chinese-only forms
-# (这 们 说 对 时…): R1-Distill-Qwen drifting into Chinese writes them, Japanese text never does.
-_HAN_JA_CACHE: dict[str, bool] = {}
-
-
-def _han_is_japanese(ch: str) -> bool:
-    known = _HAN_JA_CACHE.get(ch)
-    if known is None:
-        try:
-            ch.encode("cp932")
-            known = True
-        except UnicodeEncodeError:
-            known = False
-        _HAN_JA_CACHE[ch] = known
-    return known
-
-
-_MATH_SPANS = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
-_TAGS = re.compile(r"</?(?:think|answer)>")
-_LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u024f\uff21-\uff3a\uff41-\uff5a]+")
-
-
-def _is_kana(cp: int) -> bool:
-    return (
-        0x3041 <= cp <= 0x309F  # hiragana
-        or 0x30A1 <= cp <= 0x30FA  # katakana (not ゠ or ・)
-        or 0x30FC <= cp <= 0x30FF  # ー ヽ ヾ ヿ
-        or 0x31F0 <= cp <= 0x31FF  # katakana phonetic extensions
-        or 0xFF66 <= cp <= 0xFF9F  # half-width katakana and its voicing marks ﾞﾟ
-    )
-
-
-def japanese_share(text: str) -> float:
-    """Share of Japanese among the letters of ``text``, in [0, 1]; 0.0 when there are no letters.
-
-    Letters are kana, kanji and every other Unicode letter (Latin, Hangul, Cyrillic…); digits,
-    punctuation and symbols are not. Japanese letters are kana and kanji in cp932, so simplified
-    Chinese forms (这, 们, 说) count against. Mathematics is language-neutral and left out: ``$…$`` /
-    ``\\(…\\)`` spans, LaTeX commands (``\\frac``), single Latin letters (variables: ``x``, ``n``) and
-    Greek letters (``π``, ``θ``). The ``<think>``/``<answer>`` tags are not letters of the text.
-    """
-    text = _TAGS.sub(" ", text)
-    text = _MATH_SPANS.sub(" ", text)
-    text = _LATEX_COMMAND.sub(" ", text)
-    text = _LATIN_RUN.sub(lambda m: m.group(0) if len(m.group(0)) > 1 else " ", text)
-    japanese = other = 0
-    for ch in text:
-        cp = ord(ch)
-        if cp < 0x80:
-            if ch.isalpha():
-                other += 1
-            continue
-        if _is_kana(cp):
-            japanese += 1
-        elif is_han(ch) or ch == "〇":
-            if _han_is_japanese(ch):
-                japanese += 1
-            else:
-                other += 1
-        elif 0x0370 <= cp <= 0x03FF:  # Greek: mathematics
-            continue
-        elif unicodedata.category(ch).startswith("L"):
-            other += 1
-    total = japanese + other
-    return japanese / total if total else 0.0
-
-
 def language_consistency_reward(
     completions: Sequence[Any],
     prompts: Sequence[Any] | None = None,
@@ -378,6 +310,7 @@ def length_penalty(
 
 
 _SPACES = re.compile(r"\s+")
+_TAGS = re.compile(r"</?(?:think|answer)>")
 
 
 def repetition_penalty(

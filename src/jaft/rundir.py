@@ -156,7 +156,9 @@ class RunDir:
         if not self.metrics_file.is_file():
             return []
         rows = []
-        for line in self.metrics_file.read_text(encoding="utf-8").splitlines():
+        # split at "\n" only: splitlines() would also cut at U+2028/U+2029, which json.dumps(ensure_ascii=False)
+        # leaves raw inside sample completions
+        for line in self.metrics_file.read_text(encoding="utf-8").split("\n"):
             if line.strip():
                 try:
                     rows.append(json.loads(line))

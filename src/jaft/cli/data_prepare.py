@@ -22,6 +22,7 @@ def main(
     augment: Annotated[int | None, typer.Option("--augment", help="linguistic variants per record (style, particle omission, adverb, sentence ending, honorific); 0: none", show_default=False)] = None,
     val_ratio: Annotated[float | None, typer.Option("--val-ratio", help="share of records held out for validation (default 0.05)", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="seed for the split and the variants (same seed, same output)", show_default=False)] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding: auto (default: BOM, UTF-8, else cp932/euc_jp detected and reported) or a codec name such as cp932", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first bad record (exit 2, nothing written) instead of listing it in rejects.jsonl")] = False,
     base_dir: Annotated[str | None, typer.Option("--base-dir", help="where the mode looks for its source files (default dataset/deepseek-jp)", show_default=False)] = None,
     config: Config = None,
@@ -47,7 +48,8 @@ def main(
     cfg = load_run_config(
         config,
         overrides={"data.mode": mode, "data.format": fmt, "data.augment": augment, "data.val_ratio": val_ratio,
-                   "data.seed": seed, "data.strict": strict or None, "data.base_dir": base_dir},
+                   "data.seed": seed, "data.strict": strict or None, "data.base_dir": base_dir,
+                   "data.encoding": encoding},
         sets=set_,
     )
     report = prepare(list(inputs or []), out, cfg.data)
@@ -70,6 +72,11 @@ def _summary(report: dict, out: str) -> None:
     console.print(table)
     if report["reasons"]:
         console.print("removed by reason: " + ", ".join(f"{k} {v:,}" for k, v in report["reasons"].items()))
+    for source, enc in report.get("encodings", {}).items():
+        how = enc["how"] + (f": {enc['detail']}" if enc.get("detail") else "")
+        console.print(f"encoding of {source}: {enc['encoding'] or 'undecided'} ({how})", markup=False)
+    if report.get("answer_rules"):
+        console.print("gold answers by rule: " + ", ".join(f"{k} {v:,}" for k, v in report["answer_rules"].items()))
     if report["variants"]:
         console.print("variants by kind: " + ", ".join(f"{k} {v:,}" for k, v in report["variants"].items()))
     if report.get("warning"):

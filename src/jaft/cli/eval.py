@@ -20,6 +20,7 @@ def main(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="generation length limit")] = 256,
     out: Annotated[str | None, typer.Option("--out", help="math: predictions JSONL (default: next to the model / run)")] = None,
     system_prompt: Annotated[str | None, typer.Option("--system-prompt", help="math: instruction sent with each problem (default: what the run trained with)")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding (default: detected like `jaft data prepare`: BOM, UTF-8, else cp932/euc_jp); e.g. cp932", show_default=False)] = None,
     json_: Json = False,
 ) -> None:
     """Evaluate a trained model: math accuracy, generation test, or perplexity.
@@ -41,7 +42,8 @@ def main(
         raise JaftError(f"--task {task}: use math, generate or perplexity")
     console = Console(stderr=True)
     result = run_eval(Path(model), task, adapter=adapter, data=data, limit=limit, batch_size=batch_size,
-                      max_new_tokens=max_new_tokens, out=out, system_prompt=system_prompt, console=console)
+                      max_new_tokens=max_new_tokens, out=out, system_prompt=system_prompt, console=console,
+                      encoding=encoding)
     if json_:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return

@@ -15,6 +15,7 @@ def main(
         str | None, typer.Option("--compare", help="a second model directory or Hub id, shown side by side", show_default=False)
     ] = None,
     top: Annotated[int, typer.Option("--top", help="how many costly words to list (JSON always has 50)")] = 20,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding (default: detected like `jaft data prepare`: BOM, UTF-8, else cp932/euc_jp); e.g. cp932", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")] = False,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="allow tokenizer code shipped with the model (only if you trust it)")
@@ -33,7 +34,7 @@ def main(
     from jaft.tokenizer.progress import progress_bar
     from jaft.tokenizer.texts import read_texts
 
-    texts = read_texts(data)
+    texts = read_texts(data, encoding=encoding)
     toks = [(model, load_fast_tokenizer(model, trust_remote_code=trust_remote_code))]
     if compare:
         toks.append((compare, load_fast_tokenizer(compare, trust_remote_code=trust_remote_code)))

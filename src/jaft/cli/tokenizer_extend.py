@@ -20,6 +20,7 @@ def main(
                      "word sequences such as を指定, which compresses more)"),
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="replace --out if it already exists")] = False,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding (default: detected like `jaft data prepare`: BOM, UTF-8, else cp932/euc_jp); e.g. cp932", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the extension record as JSON")] = False,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="allow model code shipped with the model (only if you trust it)")
@@ -39,7 +40,8 @@ def main(
 
     with progress_bar() as progress:
         record = extend_model(model, data, add, out, min_frequency=min_frequency, within_words=within_words,
-                              force=force, trust_remote_code=trust_remote_code, progress=progress)
+                              force=force, trust_remote_code=trust_remote_code, progress=progress,
+                              encoding=encoding)
     if json_out:
         print(json.dumps(record, ensure_ascii=False, indent=2))
         return

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import codecs
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from jaft.config.base import StrictModel
 
@@ -61,6 +62,20 @@ class JapaneseDataConfig(StrictModel):
     min_hiragana_ratio: float = Field(0.05, ge=0.0, le=1.0, description="share of hiragana among letters")
     max_repetition: float = Field(0.3, ge=0.0, le=1.0, description="max share of repeated character 10-grams")
     max_line_bytes: int = Field(1_000_000, gt=0)
+    encoding: str = Field(
+        "auto", description="input encoding: auto (BOM, UTF-8, else cp932/euc_jp detected) or a codec name, e.g. cp932"
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value.lower() == "auto":
+            return "auto"
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use auto or a codec name such as utf-8, cp932, euc_jp") from None
+        return value
 
     def source_files(self) -> list[str]:
         if self.train_files is not None:

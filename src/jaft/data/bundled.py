@@ -40,6 +40,6 @@ def tokenizer_training_texts() -> Iterator[str]:
             if line.strip():
                 yield line
     for path in sorted(base.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").split("\n"):  # real line ends only (not U+2028)
             if line.strip():
                 yield from _strings(json.loads(line))

@@ -1,9 +1,9 @@
-"""Reading input files into :class:`~jaft.data.records.Record`, one record at a time.
+"""Raw input objects into :class:`~jaft.data.records.Record`, one record at a time.
 
-Files: JSON Lines (``.jsonl``, ``.ndjson``), JSON (``.json``: an array of objects, or one object),
-plain text (one record per non-blank line), CSV and Parquet (streamed through ``datasets``), and,
-where the network allows, a Hugging Face Hub dataset name. Record formats, detected from the keys
-of each object unless ``--format`` names one:
+Files are read by :mod:`jaft.data.reader` (re-exported here: ``iter_items``, ``Item``, ``Reject``):
+JSON Lines, JSON, plain text, CSV (csv module on the decoded text), Parquet and Hub datasets, with the
+encoding decided and reported. Record formats, detected from the keys of each object unless
+``--format`` names one:
 
 =====================  =========================================  ==========================
 format                 keys                                       record
@@ -11,261 +11,40 @@ format                 keys                                       record
 ``text``               ``text``                                   text
 ``messages``           ``messages``: [{role, content}, …]         chat
 ``prompt_completion``  ``prompt``, ``completion``                 prompt_completion
-``problem_solution``   ``problem`` (or ``prompt``), ``solution``, prompt_completion + answer
-                       optional ``answer``
+``problem_solution``   ``problem`` (or ``prompt``/``question``),  prompt_completion + answer
+                       ``solution``, optional ``answer``; GSM8K:  (:func:`gold_answer`: answer
+                       ``question`` + ``answer`` ending ``#### N`` field, <answer>, #### N, \\boxed)
 ``alpaca``             ``instruction``, optional ``input``,       prompt_completion
                        ``output``
 =====================  =========================================  ==========================
 
-Everything streams except ``.json`` (a JSON array has no record boundaries, so the file is read
-whole; use ``.jsonl`` for large data). Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and
-a message saying what to fix) and the caller decides whether that stops the run (``--strict``).
+Bad input never raises here: readers yield :class:`Reject` items (``path:line``, a reason code and a
+message saying what to fix); :func:`to_record` raises :class:`BadRecord`; the caller decides whether
+that stops the run (``--strict``).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from jaft.data.reader import (  # noqa: F401  (re-exported: the reader used to live here)
+    JSONL_SUFFIXES,
+    TEXT_SUFFIXES,
+    EncodingChoice,
+    Item,
+    Progress,
+    Reject,
+    decide_encoding,
+    file_kind,
+    iter_items,
+    looks_like_hub_name,
+)
 from jaft.data.records import Record
 
 FORMATS = ("auto", "text", "messages", "prompt_completion", "problem_solution", "alpaca")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
-
-
-@dataclass
-class Item:
-    """One raw record: a parsed JSON object / table row (dict) or a line of text (str)."""
-
-    path: str
-    line: int
-    value: Any
-
-    @property
-    def source(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-@dataclass
-class Reject:
-    """Input that could not become a record. ``line`` is 0 for problems with the whole file."""
-
-    path: str
-    line: int
-    reason: str  # a stable code: invalid_json, not_utf8, missing_field, …
-    message: str  # what is wrong and how to fix it
-    raw: str | None = None
-
-    @property
-    def source(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
-
-    def describe(self) -> str:
-        return f"{self.source}: {self.message}"
-
-
-Progress = Callable[[int], None]  # called with the number of bytes just consumed
-
-
-def _noop(_: int) -> None:
-    pass
-
-
-def looks_like_hub_name(name: str) -> bool:
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and not Path(name).suffix
-
-
-def iter_items(
-    source: str | Path, fmt: str = "auto", *, max_line_bytes: int = 1_000_000, progress: Progress = _noop
-) -> Iterator[Item | Reject]:
-    """Every raw record of one input, as :class:`Item` or :class:`Reject`, in file order."""
-    name = str(source)
-    path = Path(source)
-    if not path.exists():
-        if looks_like_hub_name(name):
-            yield from _iter_datasets("hub", name)
-            return
-        yield Reject(name, 0, "file_not_found", "file not found; check the path (or pass a Hub dataset as owner/name)")
-        return
-    if path.is_dir():
-        yield Reject(name, 0, "is_directory", f"is a directory; pass the files inside it (e.g. {name}/*.jsonl)")
-        return
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        yield Reject(name, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
-        return
-    if size == 0:
-        yield Reject(name, 0, "empty_file", "file is empty; remove it from the inputs or fill it")
-        return
-    kind = file_kind(path)
-    if kind == "text" and fmt not in ("auto", "text"):
-        yield Reject(name, 0, "wrong_format", f"--format {fmt} needs JSON, CSV or Parquet records, but this is a plain-text file")
-        return
-    if kind in ("csv", "parquet"):
-        yield from _iter_datasets(kind, name)
-    elif kind == "json":
-        yield from _iter_json(path, name, progress)
-    else:
-        yield from _iter_lines(path, name, kind, max_line_bytes, progress)
-
-
-def file_kind(path: Path) -> str:
-    """text / jsonl / json / csv / parquet, from the suffix, else from the first bytes."""
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix == ".json":
-        return "json"
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    with path.open("rb") as f:
-        head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return "jsonl" if head.startswith(b"{") else "json" if head.startswith(b"[") else "text"
-
-
-def _read_lines(path: Path, limit: int, progress: Progress) -> Iterator[tuple[int, bytes | None]]:
-    """``(line_number, bytes)``; ``bytes`` is None for a line longer than ``limit`` (not kept in memory)."""
-    with path.open("rb") as f:
-        number = 0
-        while True:
-            raw = f.readline(limit + 1)
-            if not raw:
-                return
-            number += 1
-            progress(len(raw))
-            if len(raw) > limit and not raw.endswith(b"\n"):
-                while raw and not raw.endswith(b"\n"):  # skip the rest of the oversized line
-                    raw = f.readline(1 << 20)
-                    progress(len(raw))
-                yield number, None
-                continue
-            yield number, raw
-
-
-def _decode(raw: bytes, name: str, number: int) -> str | Reject:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Reject(name, number, "not_utf8",
-                      f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                      "convert the file, e.g. iconv -f SHIFT_JIS -t UTF-8",
-                      raw[:200].decode("utf-8", "replace"))
-    if number == 1 and text.startswith("\ufeff"):
-        text = text[1:]
-    return text.rstrip("\r\n")
-
-
-def _iter_lines(path: Path, name: str, kind: str, limit: int, progress: Progress) -> Iterator[Item | Reject]:
-    for number, raw in _read_lines(path, limit, progress):
-        if raw is None:
-            yield Reject(name, number, "line_too_long",
-                         f"line is over {limit:,} bytes; split the record or raise data.max_line_bytes")
-            continue
-        text = _decode(raw, name, number)
-        if isinstance(text, Reject):
-            yield text
-            continue
-        if not text.strip():
-            continue  # blank lines separate records; they are not records
-        if kind == "text":
-            yield Item(name, number, text)
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield Reject(name, number, "invalid_json", f"invalid JSON ({e.msg} at column {e.colno}); fix or remove the line",
-                         text[:200])
-            continue
-        if not isinstance(value, dict):
-            yield Reject(name, number, "wrong_type",
-                         f"expected a JSON object per line, got {type(value).__name__}", text[:200])
-            continue
-        yield Item(name, number, value)
-
-
-def _iter_json(path: Path, name: str, progress: Progress) -> Iterator[Item | Reject]:
-    """A JSON array of objects (or a single object); line numbers point at each element's start."""
-    raw = path.read_bytes()
-    progress(len(raw))
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as e:
-        line_start = raw.rfind(b"\n", 0, e.start) + 1
-        yield Reject(name, raw[: e.start].count(b"\n") + 1, "not_utf8",
-                     f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start - line_start + 1}); "
-                     "convert the file, e.g. iconv -f SHIFT_JIS -t UTF-8")
-        return
-    decoder = json.JSONDecoder()
-    pos = _skip_ws(text, 0)
-    if pos < len(text) and text[pos] == "{":
-        try:
-            value, _ = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            yield Reject(name, e.lineno, "invalid_json", f"invalid JSON ({e.msg} at column {e.colno})")
-            return
-        yield Item(name, text.count("\n", 0, pos) + 1, value)
-        return
-    if pos >= len(text) or text[pos] != "[":
-        yield Reject(name, text.count("\n", 0, pos) + 1, "invalid_json",
-                     "a .json file must hold an array of objects (or one object); use .jsonl for one object per line")
-        return
-    pos = _skip_ws(text, pos + 1)
-    line = text.count("\n", 0, pos) + 1
-    last = pos
-    while pos < len(text) and text[pos] != "]":
-        line += text.count("\n", last, pos)
-        last = pos
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            yield Reject(name, e.lineno, "invalid_json", f"invalid JSON ({e.msg} at column {e.colno}); the rest of the file is skipped")
-            return
-        if isinstance(value, dict):
-            yield Item(name, line, value)
-        else:
-            yield Reject(name, line, "wrong_type", f"expected an object in the array, got {type(value).__name__}",
-                         json.dumps(value, ensure_ascii=False)[:200])
-        pos = _skip_ws(text, end)
-        if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def _iter_datasets(kind: str, name: str) -> Iterator[Item | Reject]:
-    """CSV / Parquet files and Hub datasets, streamed by ``datasets`` (no Arrow cache is written)."""
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        yield Reject(name, 0, "missing_dependency", "reading CSV/Parquet needs the datasets package: pip install datasets")
-        return
-    try:
-        if kind == "hub":
-            ds = load_dataset(name, split="train", streaming=True)
-        else:
-            ds = load_dataset(kind, data_files=name, split="train", streaming=True)
-        first_line = 2 if kind == "csv" else 1  # CSV line 1 is the header
-        for i, row in enumerate(ds):
-            yield Item(name, first_line + i, dict(row))
-    except Exception as e:  # datasets raises many types; all mean "this input is unreadable"
-        reason = "file_not_found" if kind == "hub" else "unreadable"
-        yield Reject(name, 0, reason, f"could not read with datasets ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
 
 
 # --- objects → records ---------------------------------------------------------------------------
@@ -280,8 +59,10 @@ class BadRecord(ValueError):
 def detect_format(obj: dict[str, Any]) -> str:
     if "messages" in obj or "conversations" in obj:
         return "messages"
-    if "solution" in obj and ("problem" in obj or "prompt" in obj):
+    if "solution" in obj and any(k in obj for k in _PROBLEM_KEYS):
         return "problem_solution"
+    if "question" in obj and isinstance(obj.get("answer"), str) and _GSM8K_HASH.search(obj["answer"]):
+        return "problem_solution"  # GSM8K: question, answer = worked solution ending "#### N"
     if "prompt" in obj and "completion" in obj:
         return "prompt_completion"
     if "instruction" in obj and "output" in obj:
@@ -339,18 +120,74 @@ def _messages(obj: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _answer(obj: dict[str, Any], solution: str) -> str:
-    if obj.get("answer") is not None:
-        value = obj["answer"]
+# Where a gold answer came from (report.json "answer_rules"), in the order the rules are tried.
+ANSWER_RULES = ("answer_field", "answer_tag", "gsm8k_hash", "math_boxed")
+# GSM8K (openai/gsm8k): the solution ends with a line "#### 72".
+_GSM8K_HASH = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
+_PROBLEM_KEYS = ("problem", "prompt", "question")
+
+
+def gold_answer(obj: dict[str, Any], solution: str | None) -> tuple[str, str] | None:
+    """``(answer, rule)`` of a math record, or None when it has none.
+
+    Rules (:data:`ANSWER_RULES`): an ``answer`` field (string or number; a GSM8K solution in the
+    ``answer`` column gives its ``#### N``); else in ``solution`` the last ``<answer>…</answer>``,
+    the last ``#### N`` line (GSM8K), or the last ``\\boxed{…}`` (MATH / competition_math).
+    Raises :class:`BadRecord` for an ``answer`` of the wrong type.
+    """
+    from jaft.japanese.answers import last_boxed
+
+    value = obj.get("answer")
+    if value is not None:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise BadRecord("wrong_type", f"field 'answer' must be a string or number, got {type(value).__name__}")
         text = str(value).strip()
+        found = _GSM8K_HASH.findall(text) if isinstance(value, str) and "####" in text else None
+        if found and found[-1].strip():
+            return found[-1].strip(), "gsm8k_hash"
         if text:
-            return text
+            return text, "answer_field"
+    if not solution:
+        return None
     found = ANSWER_TAG.findall(solution)
     if found and found[-1].strip():
-        return found[-1].strip()
-    raise BadRecord("missing_field", "no 'answer' field and no <answer>…</answer> in 'solution'; add one of them")
+        return found[-1].strip(), "answer_tag"
+    found = _GSM8K_HASH.findall(solution)
+    if found and found[-1].strip():
+        return found[-1].strip(), "gsm8k_hash"
+    boxed = last_boxed(solution)
+    if boxed:
+        return boxed, "math_boxed"
+    return None
+
+
+def _solution_of(obj: dict[str, Any]) -> str | None:
+    """The worked solution: ``solution``, or GSM8K's ``answer`` column (reasoning + ``#### N``)."""
+    if "solution" in obj:
+        return _string(obj, "solution")
+    answer = obj.get("answer")
+    if isinstance(answer, str) and _GSM8K_HASH.search(answer):
+        return answer
+    raise BadRecord("missing_field", "missing field 'solution'")
+
+
+def problem_answer(obj: dict[str, Any]) -> tuple[str, str, str]:
+    """``(problem, gold answer, rule)`` of one evaluation record: a prepared record, or raw
+    ``problem``/``prompt``/``question`` with a gold answer by :func:`gold_answer`'s rules.
+
+    Raises :class:`BadRecord` naming what is missing.
+    """
+    if "kind" in obj and "answer" in obj and isinstance(obj.get("prompt"), str):
+        problem, answer = obj["prompt"], obj["answer"]
+        if answer is not None and problem.strip():
+            return problem, str(answer), "answer_field"
+    key = next((k for k in _PROBLEM_KEYS if isinstance(obj.get(k), str) and obj[k].strip()), None)
+    solution = obj.get("solution") if isinstance(obj.get("solution"), str) else None
+    gold = gold_answer(obj, solution)
+    if key is None or gold is None:
+        raise BadRecord("missing_field", "needs a problem (problem/prompt/question) and a gold answer (answer; or in "
+                        "solution: <answer>…</answer>, a GSM8K '#### N' line or a MATH \\boxed{…})")
+    return obj[key], gold[0], gold[1]
 
 
 def to_record(value: Any, fmt: str = "auto", *, source: str | None = None) -> Record:
@@ -375,11 +212,16 @@ def to_record(value: Any, fmt: str = "auto", *, source: str | None = None) -> Re
         return Record(kind="prompt_completion", prompt=_string(value, "prompt"),
                       completion=_string(value, "completion"), system=system, **common)
     if fmt == "problem_solution":
-        problem = _string(value, "problem" if "problem" in value else "prompt")
-        solution = _string(value, "solution")
+        problem = _string(value, next((k for k in _PROBLEM_KEYS if k in value), "problem"))
+        solution = _solution_of(value)
         assert solution is not None
+        gold = gold_answer(value, solution)
+        if gold is None:
+            raise BadRecord("missing_field", "no gold answer: add an 'answer' field, or end 'solution' with "
+                            "<answer>…</answer>, a GSM8K '#### N' line or a MATH \\boxed{…}")
+        meta = {"answer_rule": gold[1]}
         return Record(kind="prompt_completion", prompt=problem, completion=solution, system=system,
-                      answer=_answer(value, solution), **common)
+                      answer=gold[0], meta=meta, **common)
     if fmt == "alpaca":
         instruction = _string(value, "instruction")
         extra = _string(value, "input", required=False)

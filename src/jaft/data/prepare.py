@@ -12,6 +12,10 @@ files …); duplicates and filtered records are counted separately, and all thre
 run before near-duplicate detection, so a record the filters drop never shadows a good one and
 the MinHash index holds kept records only.
 
+``report.json`` also states, per source file, the encoding it was read in and how that was decided
+(``encodings``; see :mod:`jaft.data.reader`), and which rule gave each gold answer (``answer_rules``:
+answer field, ``<answer>`` tag, GSM8K ``#### N``, MATH ``\\boxed{}``).
+
 Output directory: ``train.jsonl``, ``validation.jsonl`` (one :class:`Record` per line),
 ``rejects.jsonl``, ``report.json`` and ``jaft_run.yaml``. Files are written under temporary names
 and renamed only when the run succeeds: with ``--strict`` (and in production mode) the first bad
@@ -33,8 +37,10 @@ from jaft.config.data import JapaneseDataConfig
 from jaft.data.formats import (
     FORMATS,
     BadRecord,
+    EncodingChoice,
     Item,
     Reject,
+    decide_encoding,
     iter_items,
     record_texts,
     texts_into_row,
@@ -128,6 +134,8 @@ class _Run:
         self.variants: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
         self.per_source: dict[str, Counter[str]] = {}
+        self.encodings: dict[str, dict[str, Any]] = {}  # per source: encoding used and how it was decided
+        self.answer_rules: Counter[str] = Counter()  # which rule gave each gold answer (formats.ANSWER_RULES)
         self.augment_limit = config.augment_sample_limit()
         self.pending: tuple[list[str], bool] | None = None  # the last kept group, written one step late
 
@@ -171,6 +179,8 @@ class _Run:
         except ValueError as e:  # the Record model's own checks
             self._bad(src, item.source, "invalid_record", str(e).splitlines()[0], "validate", None)
             return None
+        if record.answer is not None:
+            self.answer_rules[record.meta.get("answer_rule", "answer_field")] += 1
         if self.c.normalize:
             texts = record_texts(record)
             normalized = [normalize_text(t) for t in texts]
@@ -277,6 +287,22 @@ def _total_bytes(paths: list[str]) -> int | None:
     return total or None
 
 
+def _decide_encoding(run: _Run, source: str, requested: str, strict: bool) -> EncodingChoice | None:
+    """The encoding of one file source, recorded in the report; None for what is not a readable
+    file (the reader rejects it) or not text (Parquet, Hub). Undecided + strict: exit 2."""
+    path = Path(source)
+    if not path.is_file() or path.suffix.lower() in (".parquet", ".pq"):
+        return None
+    try:
+        choice = decide_encoding(path, requested)
+    except (OSError, LookupError):
+        return None  # the reader says why, as a rejected file
+    run.encodings[source] = choice.as_report()
+    if not choice.decided and strict:
+        raise JaftError(choice.hint(source))
+    return choice
+
+
 def prepare(
     inputs: list[str | Path],
     out_dir: str | Path,
@@ -334,7 +360,9 @@ def prepare(
                 progress.update(task, description=Path(source).name)
                 advance = lambda n: progress.advance(task, n)  # noqa: E731
                 batch: list[_Candidate] = []
-                for item in iter_items(source, fmt, max_line_bytes=config.max_line_bytes, progress=advance):
+                encoding = _decide_encoding(run, source, config.encoding, strict)
+                for item in iter_items(source, fmt, encoding=encoding, max_line_bytes=config.max_line_bytes,
+                                       progress=advance):
                     cand = run.admit(item, is_val)
                     if cand is not None:
                         batch.append(cand)
@@ -367,6 +395,8 @@ def _report(run: _Run, info: dict[str, Any], train: list[str], val: list[str], s
         "variants": dict(sorted(run.variants.items())),
         "kinds": dict(sorted(run.kinds.items())),
         "per_source": {k: dict(v) for k, v in run.per_source.items()},
+        "encodings": run.encodings,
+        "answer_rules": dict(sorted(run.answer_rules.items())),
         "sources": train,
         "validation_sources": val,
         **info,

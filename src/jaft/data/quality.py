@@ -13,7 +13,8 @@ import zlib
 from dataclasses import dataclass
 
 from jaft.config.data import JapaneseDataConfig
-from jaft.japanese.normalize import char_ratios, repetition_ratio
+from jaft.japanese.letters import letter_counts
+from jaft.japanese.normalize import repetition_ratio
 
 # Reason codes (report.json "reasons", rejects.jsonl "reason"), grouped by stage.
 FILTER_REASONS = ("too_short", "low_japanese_ratio", "low_hiragana_ratio", "repetitive")
@@ -36,7 +37,11 @@ class QualityFilter:
         c = self.c
         if len(key) < c.min_chars:
             return Verdict("too_short", f"{len(key)} characters < data.min_chars={c.min_chars}")
-        letters, ja, hira = char_ratios(key)
+        # Counted like the language reward counts (jaft.japanese.letters): R1 tags, LaTeX, variables
+        # and Greek letters are no language, so Japanese math records are not "foreign".
+        letters, ja_count, hira_count = letter_counts(key)
+        ja = ja_count / letters if letters else 0.0
+        hira = hira_count / letters if letters else 0.0
         if letters == 0 or ja < c.min_japanese_ratio:
             return Verdict("low_japanese_ratio", f"Japanese share of letters {ja:.2f} < {c.min_japanese_ratio}")
         if hira < c.min_hiragana_ratio:

@@ -9,40 +9,30 @@ from typing import Any
 from jaft.fsutil import atomic_path
 
 
-def load_problems(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
-    """Problems with gold answers from any format jaft reads (records with ``answer``)."""
-    from jaft.data.records import Record
+def load_problems(path: str | Path, limit: int | None = None, *, encoding: str | None = None) -> list[dict[str, str]]:
+    """Problems with gold answers (``[{"problem", "answer", "answer_rule"}]``), read by the one reader
+    (:mod:`jaft.data.reader`: encoding decided or ``encoding``, BOM, real line ends) from JSONL, JSON,
+    CSV or Parquet: prepared records, or raw ``problem``/``prompt``/``question`` records whose gold
+    answer is an ``answer`` field, ``<answer>…</answer>``, a GSM8K ``#### N`` line or a MATH
+    ``\\boxed{…}`` (:func:`jaft.data.formats.problem_answer`). Bad input raises ``JaftError`` with
+    ``path:line``."""
+    from jaft.data.formats import BadRecord, problem_answer
+    from jaft.data.reader import read_items
     from jaft.errors import JaftError
 
-    p = Path(path)
     problems: list[dict[str, str]] = []
-    if not p.is_file():
-        raise JaftError(f"{p}: no such file; --data wants a JSONL of problems with answers")
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for item in read_items(path, encoding=encoding, what="problems with answers (JSONL)"):
+        if not isinstance(item.value, dict):
+            raise JaftError(f"{item.source}: not a JSON object; --data wants problems with answers (JSONL)")
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise JaftError(f"{p}:{n}: invalid JSON ({e.msg}); one JSON object per line") from None
-        if "kind" in row:
-            rec = Record.model_validate(row)
-            prompt, answer = rec.prompt, rec.answer
-        else:
-            prompt = row.get("problem") or row.get("prompt") or row.get("question")
-            answer = row.get("answer")
-            if answer is None and isinstance(row.get("solution"), str):
-                from jaft.japanese.answers import extract_answer
-
-                answer = extract_answer(row["solution"])
-        if not prompt or answer is None:
-            raise JaftError(f"{p}:{n}: needs a problem (problem/prompt/question) and a gold answer (answer, or "
-                            f"<answer>…</answer> in solution)")
-        problems.append({"problem": str(prompt), "answer": str(answer)})
+            problem, answer, rule = problem_answer(item.value)
+        except BadRecord as e:
+            raise JaftError(f"{item.source}: {e.message}") from None
+        problems.append({"problem": problem, "answer": answer, "answer_rule": rule})
         if limit and len(problems) >= limit:
             break
     if not problems:
-        raise JaftError(f"{p}: no problems in this file")
+        raise JaftError(f"{path}: no problems in this file")
     return problems
 
 

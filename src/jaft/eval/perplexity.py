@@ -10,17 +10,19 @@ from jaft.errors import JaftError
 
 
 def perplexity(model: Any, tokenizer: Any, path: str | Path, *, window: int = 512, limit: int | None = None,
-               console: Any = None) -> dict[str, Any]:
+               console: Any = None, encoding: str | None = None) -> dict[str, Any]:
+    """Perplexity and bits per character over the documents of ``path``, read by the one reader as
+    :func:`jaft.data.reader.read_texts` reads them for the tokenizer (a text file: one document per line; JSONL:
+    each record's texts)."""
     import torch
     from rich.progress import Progress
 
+    from jaft.data.reader import read_texts
+
     p = Path(path)
     if not p.is_file():
-        raise JaftError(f"{p}: no such file; --data wants a UTF-8 text file (one document per line)")
-    try:
-        lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    except UnicodeDecodeError as e:
-        raise JaftError(f"{p}: not UTF-8 (byte {e.start}); convert it with iconv -t utf-8") from None
+        raise JaftError(f"{p}: no such file; --data wants a text file (one document per line) or JSONL records")
+    lines = read_texts([p], encoding=encoding)
     if limit:
         lines = lines[:limit]
     if not lines:

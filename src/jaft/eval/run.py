@@ -18,6 +18,7 @@ def run_eval(
     out: str | None = None,
     system_prompt: str | None = None,
     console: Any = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     from jaft.config.grpo import DEFAULT_SYSTEM_PROMPT
     from jaft.models.trained import load_trained, resolve_trained
@@ -33,7 +34,11 @@ def run_eval(
             from jaft.data.samples import math_eval_path
 
             data = str(math_eval_path())
-        problems = load_problems(data, limit)  # parse before the model loads: bad data fails fast
+        problems = load_problems(data, limit, encoding=encoding)  # parse before the model loads: bad data fails fast
+        rules: dict[str, int] = {}
+        for p in problems:
+            rules[p["answer_rule"]] = rules.get(p["answer_rule"], 0) + 1
+        result["answer_rules"] = dict(sorted(rules.items()))  # which rule gave the gold answers
         m, tok = load_trained(source)
         preds = out or str((model if model.is_dir() else model.parent) / "eval_math_predictions.jsonl")
         if system_prompt is None:
@@ -57,5 +62,5 @@ def run_eval(
         if data is None:
             raise JaftError("--task perplexity needs --data TEXT_FILE")
         m, tok = load_trained(source)
-        result |= perplexity(m, tok, data, limit=limit, console=console)
+        result |= perplexity(m, tok, data, limit=limit, console=console, encoding=encoding)
     return result

@@ -8,8 +8,11 @@ then compares cheaply (exact numbers as fractions) and calls math-verify only fo
 so a rewrite can never make equal answers differ.
 
 The rules, in the order they apply (repeated until nothing changes):
-- LaTeX wrappers: the last `\\boxed{…}` / `\\fbox{…}`; `$…$`, `\\(…\\)`, `\\[…\\]`; `\\text{…}` and
-  friends become their content; `\\,` `\\!` `\\;` spacing and `\\left`/`\\right` go.
+- LaTeX wrappers: the last `\\boxed{…}` / `\\fbox{…}`; `$…$`, `\\(…\\)`, `\\[…\\]`, also inline inside a
+  longer answer (`$15$ 個`); `\\text{…}` and friends become their content; `\\,` `\\!` `\\;` spacing and
+  `\\left`/`\\right` go.
+- Unicode mathematics typed with an IME: vulgar fractions with their whole part (`2½` = 2.5), `√2` /
+  `∛8` → `\\sqrt{2}` / `\\sqrt[3]{8}`, `∞` `±` `π` → `\\infty` `\\pm` `\\pi`, `⁄` (U+2044) → `/`.
 - Superscript digits (`m²` → `m^2`), unit symbols (`㎡` → `m^2`), then NFKC (full-width → ASCII,
   half-width kana → full-width).
 - Minus: `−` (U+2212) always; dashes (`‐ ‑ ‒ – — ―`), `ー`, `△`/`▲` (accounting) and `マイナス` only
@@ -21,8 +24,12 @@ The rules, in the order they apply (repeated until nothing changes):
 - Kanji numerals (`〇一二三…十百千万億兆`, `壱弐参拾`, mixed `1万2千`, `1.5万`, positional
   `二〇二四`) are rewritten when they stand alone or next to a counter (`三個`, `十分`); a numeral
   inside a word (`千葉`, `一般`, `二等辺三角形`) is left alone.
+- Ratios: `3割` = 0.3, `3割5分` = 0.35, `1割2分5厘` = 0.125 (`分`/`厘` only after `割`: alone `5分` is
+  five minutes); a percentage matches its value / 100, so `3割` = `30%`.
+- Choice labels in brackets, Latin, kana, 甲乙… or numbers: `(A)`, `（イ）`, `[ウ]`, `(1)`, `⑴` → the
+  label (`①` is `1` by NFKC).
 - `X分のY` → `Y/X`, `AとX分のY` → `A+Y/X`; `\\frac{a}{b}` of integers → `a/b`.
-- Trailing units and counters (円 個 人 本 枚 匹 台 冊 回 歳 分 秒 時間 日 年 m cm kg km/h … see
+- Trailing units and counters, bare or in brackets (`15 (個)`) (円 個 人 本 枚 匹 台 冊 回 歳 分 秒 時間 日 年 m cm kg km/h … see
   ``_UNITS``), only right after a number, so a word answer is never cut.
 - `%`, `％`, `パーセント` are removed; :func:`answers_match` also accepts the value / 100 for a
   percentage (`50%` = `0.5`).
@@ -37,7 +44,7 @@ import unicodedata
 from fractions import Fraction
 from functools import lru_cache
 
-__all__ = ["answers_match", "extract_answer", "is_han", "normalize_answer", "parse_kanji_number"]
+__all__ = ["answers_match", "extract_answer", "is_han", "last_boxed", "normalize_answer", "parse_kanji_number"]
 
 # --------------------------------------------------------------------------------------------------
 # extraction
@@ -187,6 +194,8 @@ _UNITS = sorted(
     reverse=True,
 )  # fmt: skip
 _UNIT_RE = re.compile(r"\s*(?:" + "|".join(re.escape(u) for u in _UNITS) + r")$")
+# A unit in brackets: `15 (個)`, `100（円）`, `3 [cm]`.
+_BRACKET_UNIT_RE = re.compile(r"\s*[(（\[［]\s*(?:" + "|".join(re.escape(u) for u in _UNITS) + r")\s*[)）\]］]$")
 # A unit is only cut right after a number (or a closing bracket of a LaTeX / parenthesized value).
 _NUMBER_END = re.compile(r"[0-9})\]" + _KANJI_NUMERAL_CHARS + "]$")
 # What may stand right before / after a kanji numeral that is to be rewritten (besides non-kanji).
@@ -233,25 +242,77 @@ _ASSIGN = re.compile(r"^[A-Za-z]\s*=\s*(?=[-0-9\\(])")
 _LATEX_FRACTION = re.compile(r"^(-?)\\[dt]?frac\s*(?:\{\s*(-?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))$")
 _PLAIN_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _PLAIN_FRACTION = re.compile(r"^([-+]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
+# Inline math inside a longer answer (`$15$ 個`, `答えは \(x=3\)`): its content, the rest kept.
+_INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)", re.S)
+# Unicode mathematics as an IME types it. Vulgar fractions (½ ⅓ ¾ …), with a whole part before them
+# (`2½` = 5/2), are read before NFKC (which would make `2½` into `21⁄2`).
+_VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒"
+_VULGAR_NUMBER = re.compile(rf"(\d*)\s*([{_VULGAR}])")
+_SQRT = re.compile(r"([√∛∜])\s*(\d+(?:\.\d+)?|[A-Za-z]|\([^()]*\)|\{[^{}]*\})")
+_SYMBOLS = {"∞": "\\infty ", "±": "\\pm ", "∓": "\\mp ", "π": "\\pi ", "⁄": "/", "∕": "/"}
+# Japanese ratios: 割 = 1/10, then 分 = 1/100 and 厘 = 1/1000 only after 割 (alone, 分 is minutes).
+_WARI = re.compile(r"(\d+(?:\.\d+)?)\s*割(?:\s*(\d)\s*分)?(?:\s*(\d)\s*厘)?")
+# A choice label in brackets: (A), （イ）, [ウ], (1), ⑴ (NFKC: (1)); ① is 1 after NFKC already.
+_CHOICE = re.compile(r"^[(（\[［〔]\s*([A-Za-z]|\d{1,2}|[\u3041-\u3096\u30a1-\u30fa]|[甲乙丙丁戊己庚辛壬癸])\s*[)）\]］〕]$")
+_MIXED_SPACE = re.compile(r"^(\d+)\s+(\d+)/(\d+)$")
+
+
+def _unicode_math(text: str) -> str:
+    """√2 → \\sqrt{2}, ∛8 → \\sqrt[3]{8}, ∞ → \\infty, ± → \\pm, ⁄ → /; after NFKC."""
+    def root(m: re.Match[str]) -> str:
+        arg = m.group(2)
+        if arg[0] in "({" and arg[-1] in ")}":
+            arg = arg[1:-1]
+        index = {"√": "", "∛": "[3]", "∜": "[4]"}[m.group(1)]
+        return f"\\sqrt{index}{{{arg}}}"
+
+    if any(c in text for c in "√∛∜"):
+        text = _SQRT.sub(root, text)
+    for symbol, latex in _SYMBOLS.items():
+        if symbol in text:
+            text = text.replace(symbol, latex).strip()
+    return text
+
+
+def _vulgar(m: re.Match[str]) -> str:
+    value = Fraction(unicodedata.numeric(m.group(2))).limit_denominator(100)
+    return _format_number(int(m.group(1) or 0) + value)
+
+
+def _wari(m: re.Match[str]) -> str:
+    value = Fraction(m.group(1)) / 10 + Fraction(int(m.group(2) or 0), 100) + Fraction(int(m.group(3) or 0), 1000)
+    return _format_number(value)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` (braces balanced), stripped; None when
+    there is none. ``\\boxed 5`` (one token, no braces) gives ``5``. How MATH / competition_math
+    solutions state their final answer (Hendrycks et al., 2021)."""
+    idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if idx < 0:
+        return None
+    rest = text[idx + (6 if text.startswith("\\boxed", idx) else 5):]
+    if rest[:1] == " " and rest[1:2] not in ("", "{"):
+        token = rest[1:].split(maxsplit=1)
+        return token[0].rstrip("$.") or None if token else None
+    start = rest.find("{")
+    if start < 0 or rest[:start].strip():
+        return None
+    depth = 0
+    for i in range(start, len(rest)):
+        if rest[i] == "{":
+            depth += 1
+        elif rest[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return rest[start + 1 : i].strip() or None
+    return None
 
 
 def _unwrap_boxed(text: str) -> str:
     """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` with balanced braces, else ``text``."""
-    idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if idx < 0:
-        return text
-    start = text.find("{", idx)
-    if start < 0:
-        return text
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-    return text
+    boxed = last_boxed(text)
+    return text if boxed is None else boxed
 
 
 def _strip_math_delimiters(text: str) -> str:
@@ -315,8 +376,12 @@ def _step(text: str) -> str:
         t = pattern.sub("", t, count=1)
     t = _strip_math_delimiters(t)
     t = _convert_kanji_numerals(t)
+    t = _WARI.sub(_wari, t)
+    choice = _CHOICE.match(t)
+    if choice:
+        t = choice.group(1)
     t = _JA_FRACTION.sub(lambda m: f"{m.group(2)}/{m.group(1)}", t)
-    mixed = _MIXED.match(t)
+    mixed = _MIXED.match(t) or _MIXED_SPACE.match(t)
     if mixed:
         t = _format_number(Fraction(mixed.group(1)) + Fraction(int(mixed.group(2)), int(mixed.group(3))))
     t = _ASSIGN.sub("", t, count=1)
@@ -325,7 +390,7 @@ def _step(text: str) -> str:
         num = int(frac.group(2) or frac.group(3)) * (-1 if frac.group(1) else 1)
         t = f"{num}/{int(frac.group(4) or frac.group(5))}"
     # Units come after a number only: a word answer ending in 人 or 分 keeps its ending.
-    unit = _UNIT_RE.search(t)
+    unit = _BRACKET_UNIT_RE.search(t) or _UNIT_RE.search(t)
     if unit and unit.start() > 0 and _NUMBER_END.search(t[: unit.start()].rstrip()):
         t = t[: unit.start()]
     t = re.sub(r"\^\s*\{?\\circ\}?$", "", t)
@@ -335,12 +400,16 @@ def _step(text: str) -> str:
 def _normalize(text: str) -> tuple[str, bool]:
     """The normalized answer and whether it was a percentage."""
     t = _unwrap_boxed(text)
+    if "$" in t or "\\(" in t:
+        t = _INLINE_MATH.sub(lambda m: next(g for g in m.groups() if g is not None), t)
     t = _TEXT_CMD.sub(r"\1", t)
     t = _LATEX_SPACING.sub(" ", t)
     t = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPTS), t)
     for symbol, plain in _UNIT_SYMBOLS.items():
         t = t.replace(symbol, plain)
+    t = _VULGAR_NUMBER.sub(_vulgar, t)
     t = unicodedata.normalize("NFKC", t)
+    t = _unicode_math(t)
     t = _fix_minus(t)
     t = _THOUSANDS.sub("", t)
     t = re.sub(r"\s+", " ", t).strip()

@@ -54,8 +54,33 @@ def normalize_text(text: str) -> str:
 _SPACE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")  # whitespace and invisible joiners
 
 
+# The same JIS X 0208 character decoded by two conventions (JIS / EUC-JP / macOS vs Microsoft cp932),
+# e.g. Shift_JIS 0x8160 is U+301C WAVE DASH in JIS and U+FF5E FULLWIDTH TILDE in cp932. NFKC folds the
+# full-width forms (￠￡￢￤ → ¢£¬¦, － → -, ～ → ~) but not their partners, so both sides are folded
+# to one key character here, before NFKC. Sources: the Unicode consortium's JIS0208.TXT vs Microsoft's
+# CP932.TXT, and WHATWG's Encoding Standard notes on Shift_JIS.
+JIS_CP932_PAIRS = {
+    "\u301c": "~",  # 〜 WAVE DASH (JIS)            ～ U+FF5E FULLWIDTH TILDE (cp932) → ~ by NFKC
+    "\u2212": "-",  # − MINUS SIGN (JIS)            － U+FF0D FULLWIDTH HYPHEN-MINUS (cp932) → - by NFKC
+    "\u2225": "\u2016",  # ∥ PARALLEL TO (cp932)      ‖ U+2016 DOUBLE VERTICAL LINE (JIS)
+    "\u2015": "\u2014",  # ― HORIZONTAL BAR (cp932)   — U+2014 EM DASH (JIS)
+    "\uffe0": "\u00a2",  # ￠ (cp932)                 ¢ CENT SIGN (JIS)
+    "\uffe1": "\u00a3",  # ￡ (cp932)                 £ POUND SIGN (JIS)
+    "\uffe2": "\u00ac",  # ￢ (cp932)                 ¬ NOT SIGN (JIS)
+    "\uffe4": "\u00a6",  # ￤ (cp932)                 ¦ BROKEN BAR (JIS X 0212)
+    "\uffe3": "\u203e",  # ￣ FULLWIDTH MACRON (cp932) ‾ OVERLINE (JIS)
+    "\uff3c": "\\",  # ＼ FULLWIDTH REVERSE SOLIDUS (cp932)  \ (JIS X 0201 yen/backslash position)
+}
+_KEY_FOLD = str.maketrans(JIS_CP932_PAIRS)
+_NEEDS_FOLD = re.compile(f"[{''.join(JIS_CP932_PAIRS)}]")
+
+
 def normalize_key(text: str) -> str:
-    """Aggressive form for dedup and filter keys only: NFKC, case-folded, no whitespace."""
+    """Aggressive form for dedup and filter keys only: JIS/cp932 mapping pairs folded
+    (:data:`JIS_CP932_PAIRS`: 〜 = ～, − = －, ‖ = ∥, — = ―, ¢£¬ = ￠￡￢), NFKC, case-folded, no
+    whitespace. The stored text keeps the character its author's system wrote."""
+    if _NEEDS_FOLD.search(text):
+        text = text.translate(_KEY_FOLD)
     return _SPACE.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 

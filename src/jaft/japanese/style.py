@@ -19,6 +19,8 @@ comes back unchanged. The decision uses UniDic's conjugation data for each morph
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Literal
 
@@ -234,7 +236,50 @@ def apply_edits(line: str, morphs: Sequence[Morph], edits: Sequence[Edit]) -> st
     return "".join(out)
 
 
+def composed_view(line: str) -> tuple[str, list[int]] | None:
+    """``line`` with each base character + combining marks composed (NFC per cluster: NFD text from
+    macOS, ``て`` + U+3099 → ``で``), and for each offset of the composed text (plus its end) the
+    offset in ``line``; None when nothing composes. Lone UTF-16 surrogates (invalid text that
+    MeCab cannot take) become U+FFFD in the view, one for one."""
+    if line.isascii() or (unicodedata.is_normalized("NFC", line) and not _SURROGATE.search(line)):
+        return None
+    out: list[str] = []
+    offsets: list[int] = []
+    i, n = 0, len(line)
+    while i < n:
+        j = i + 1
+        while j < n and (unicodedata.combining(line[j]) or line[j] in "\u3099\u309a"):
+            j += 1
+        cluster = line[i:j]
+        piece = unicodedata.normalize("NFC", cluster) if j - i > 1 else _SURROGATE.sub("\ufffd", cluster)
+        out.append(piece)
+        offsets.extend([i] * len(piece))
+        i = j
+    offsets.append(n)
+    return "".join(out), offsets
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def convert_line(line: str, target: Style, morphs: Sequence[Morph] | None = None) -> str:
+    """``line`` with each sentence's final predicate in ``target`` style; everything else as written.
+
+    Analysis sees composed kana (:func:`composed_view`), so NFD input converts like NFC input; the
+    untouched parts of the line keep their original code points.
+    """
+    view = composed_view(line) if morphs is None else None
+    if view is not None:
+        text, offsets = view
+        vmorphs = analyze(text)
+        edits = sentence_edits(vmorphs, target)
+        if not edits:
+            return line
+        mapped = [m._replace(start=offsets[m.start] if m.start >= 0 else -1) for m in vmorphs]
+        # Morph.end is start + len(surface): give each mapped morph its original-length surface.
+        mapped = [m._replace(surface=line[m.start:offsets[v.start + len(v.surface)]]) if m.start >= 0 else m
+                  for m, v in zip(mapped, vmorphs, strict=True)]
+        return apply_edits(line, mapped, edits)
     if morphs is None:
         morphs = analyze(line)
     edits = sentence_edits(morphs, target)

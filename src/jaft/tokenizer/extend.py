@@ -693,6 +693,7 @@ def extend_model(
     trust_remote_code: bool = False,
     in_memory: bool = False,
     progress: Progress = _noop,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Extend ``model``'s vocabulary with up to ``add`` Japanese tokens learned from ``data``; write
     a standard Hugging Face model directory to ``out`` and return the extension record."""
@@ -714,7 +715,7 @@ def extend_model(
         raise JaftError(f"--out {out} is the model directory itself; write the extended model to a new directory")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise JaftError(f"--out {out} already exists and is not empty; choose a new directory or pass --force")
-    texts = read_texts(data)
+    texts = read_texts(data, encoding=encoding)
     if not any(has_japanese(t) for t in texts):
         raise JaftError(f"{', '.join(str(p) for p in data)}: no Japanese text (no kanji or kana); give Japanese text with --data")
     tok = load_fast_tokenizer(model, trust_remote_code=trust_remote_code)

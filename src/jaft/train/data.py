@@ -17,12 +17,13 @@ def prepare_inputs(cfg: RunConfig, inputs: list[str] | None, work_dir: Path, con
     development fallback).
     """
     from jaft.data.prepare import is_prepared, prepare
+    from jaft.data.reader import looks_like_hub_name
 
     paths = [Path(p) for p in (inputs or ([cfg.data.path] if cfg.data.path else []))]
     if len(paths) == 1 and paths[0].is_dir() and is_prepared(paths[0]):
         return paths[0]
     for p in paths:
-        if not p.exists():
+        if not p.exists() and not looks_like_hub_name(str(p)):  # gsm8k, qwedsacf/competition_math: the Hub
             raise JaftError(f"{p}: no such file or directory; pass --data a prepared dir or raw data files")
     out = work_dir / "data"
     prepare(paths, out, cfg.data, fmt=None if cfg.data.format == "auto" else cfg.data.format, console=console)
