@@ -19,20 +19,30 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
-
 from jaft.config.data import JapaneseDataConfig
-from jaft.data.pipeline_steps import merge_tallies
 
 MANIFEST, REPORT = "manifest.json", "report.json"
 SPLITS = ("train", "validation", "rejects")
 # Intermediate folders of the work directory (removed when the run is done; logs are kept).
 WORK_DATA = ("admitted", "rejects_admit", "rejects_write", "tally_admit", "tally_write", "sig_exact", "dup_exact",
              "sig_minhash", "buckets", "clusters", "output", "offsets.json")
+
+
+def merge_tallies(texts: list[str]) -> dict[str, Any]:
+    """Sum of :meth:`Tally.to_json` documents (counters added key by key, sources kept in first-seen order)."""
+    out: dict[str, Any] = {"counts": Counter(), "reasons": Counter(), "variants": Counter(), "kinds": Counter(),
+                           "per_source": {}}
+    for text in texts:
+        d = json.loads(text)
+        for key in ("counts", "reasons", "variants", "kinds"):
+            out[key].update(d[key])
+        for src, c in d["per_source"].items():
+            out["per_source"].setdefault(src, Counter()).update(c)
+    return out
 
 
 def _sha256(path: Path) -> str:
@@ -180,25 +190,6 @@ def _write_run_file(out: Path, config: JapaneseDataConfig, report: dict[str, Any
     )
 
 
-class JaftFinalize(PipelineStep):
-    """The last stage (one task): :func:`finalize` (so on Slurm / Ray the report is written there too)."""
-
-    name = "📋 jaft finalize"
-    type = "💽 - WRITER"
-
-    def __init__(self, out: str, work: str, tasks: int, config: JapaneseDataConfig, info: dict[str, Any]) -> None:
-        super().__init__()
-        self.out, self.work, self.tasks, self.config, self.info = out, work, tasks, config, info
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> None:
-        import time
-
-        info = dict(self.info)
-        if "started" in info:
-            info["seconds"] = time.time() - info.pop("started")
-        finalize(Path(self.out), Path(self.work), self.tasks, self.config, info)
-
-
 def is_sharded(path: str | Path) -> bool:
     """Whether ``path`` holds sharded prepared data (``manifest.json`` and ``report.json``)."""
     p = Path(path)
@@ -222,7 +213,7 @@ def read_sharded(path: str | Path) -> tuple[list, list]:
 
                 for row in pq.read_table(f).to_pylist():
                     row = {k: v for k, v in row.items() if v is not None}
-                    row["meta"] = json.loads(row.get("meta") or "{}")
+                    row["meta"] = json.loads(row.get("meta") or "{}") or {}
                     out[split].append(Record.model_validate(row))
                 continue
             opener = gzip.open if f.suffix == ".gz" else open

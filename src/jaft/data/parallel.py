@@ -117,33 +117,34 @@ def build_stages(plan: Plan) -> list[Stage]:
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
     from datatrove.pipeline.writers.jsonl import JsonlWriter
 
+    from jaft.data import dedup_steps as dd
+    from jaft.data import output_steps as out
     from jaft.data import pipeline_steps as st
-    from jaft.data.manifest import JaftFinalize
 
     c, w, n = plan.config, str(plan.work), len(plan.shards)
-    mh = st.minhash_config(c)
+    mh = dd.minhash_config(c)
     has_val_files = any(s.validation for s in plan.shards)
     admit = [
         st.JaftShardReader(plan.shards, plan.fmt, c.max_line_bytes, plan.strict),
         st.JaftValidate(plan.fmt, plan.strict),
         st.JaftNormalize(c.normalize),
         st.JaftQualityFilter(c),
-        st.JaftRejects(f"{w}/rejects_admit", f"{w}/tally_admit"),
-        JsonlWriter(f"{w}/admitted", output_filename="${rank}.jsonl.gz", adapter=st.admitted_row),
-        st.JaftDedupSignatures(f"{w}/sig_exact", f"{w}/sig_minhash", mh),
+        out.JaftRejects(f"{w}/rejects_admit", f"{w}/tally_admit"),
+        JsonlWriter(f"{w}/admitted", output_filename="${rank}.jsonl.gz", adapter=out.admitted_row),
+        dd.JaftDedupSignatures(f"{w}/sig_exact", f"{w}/sig_minhash", mh),
     ]
-    exact = [ExactFindDedups(f"{w}/sig_exact", f"{w}/dup_exact", st.exact_config())]
+    exact = [ExactFindDedups(f"{w}/sig_exact", f"{w}/dup_exact", dd.exact_config())]
     buckets = [MinhashDedupBuckets(f"{w}/sig_minhash", f"{w}/buckets", config=mh)]
-    clusters = [st.LowestIndexCluster(f"{w}/buckets", f"{w}/clusters", config=mh),
-                st.KeptOffsets(n, f"{w}/tally_admit", f"{w}/dup_exact", f"{w}/clusters", w)]
+    clusters = [dd.LowestIndexCluster(f"{w}/buckets", f"{w}/clusters", config=mh),
+                dd.KeptOffsets(n, f"{w}/tally_admit", f"{w}/dup_exact", f"{w}/clusters", w)]
     write = [
-        st.JaftAdmittedReader(f"{w}/admitted"),
-        st.JaftDedupVerdicts(f"{w}/dup_exact", f"{w}/clusters", c.near_dup_threshold),
+        dd.JaftAdmittedReader(f"{w}/admitted"),
+        dd.JaftDedupVerdicts(f"{w}/dup_exact", f"{w}/clusters", c.near_dup_threshold),
         st.JaftAugment(c, w),
-        st.JaftOutput(f"{w}/output", f"{w}/rejects_write", f"{w}/tally_write", c, has_val_files),
+        out.JaftOutput(f"{w}/output", f"{w}/rejects_write", f"{w}/tally_write", c, has_val_files),
     ]
     info = {**plan.info, "started": plan.info.get("started", time.time())}
-    finish = [JaftFinalize(str(plan.out), w, n, c, info)]
+    finish = [out.JaftFinalize(str(plan.out), w, n, c, info)]
     return [Stage("admit", admit, n, True), Stage("exact", exact, 1), Stage("buckets", buckets, mh.num_buckets),
             Stage("clusters", clusters, 1), Stage("write", write, n, True), Stage("finish", finish, 1)]
 
