@@ -29,7 +29,7 @@ MANIFEST, REPORT = "manifest.json", "report.json"
 SPLITS = ("train", "validation", "rejects")
 # Intermediate folders of the work directory (removed when the run is done; logs are kept).
 WORK_DATA = ("admitted", "rejects_admit", "rejects_write", "tally_admit", "tally_write", "sig_exact", "dup_exact",
-             "sig_minhash", "buckets", "clusters", "output", "offsets.json")
+             "sig_minhash", "buckets", "clusters", "output", "offsets.json", "moved_to_validation.json")
 
 
 def merge_tallies(texts: list[str]) -> dict[str, Any]:
@@ -88,6 +88,16 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
                                                  work / "rejects_write" / f"{r:05d}.jsonl")]
     counts = {"train": c["train"], "validation": c["validation"],
               "rejects": c["rejected"] + c["duplicates_removed"] + c["filtered"]}
+    if c["validation"] == 0 and c["train"] and config.val_ratio > 0 and not info.get("validation_sources"):
+        marker = work / "moved_to_validation.json"  # a finish task re-run after a kill moves nothing twice
+        if marker.is_file():
+            moved = json.loads(marker.read_text(encoding="utf-8"))
+        else:
+            moved = _move_last_group(work / "output", tasks, ext)
+            _write_json(marker, moved)
+        c["train"] -= moved
+        c["validation"] += moved
+    _remove_other_layout(out, fmt)
     if fmt == "jsonl":
         for split in ("train", "validation"):
             _join([work / "output" / split / f"{r:05d}{ext}" for r in range(tasks)], out / f"{split}.jsonl")
@@ -99,12 +109,18 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
     else:
         for split in SPLITS:
             (out / split).mkdir(parents=True, exist_ok=True)
+        keep = {f"{r:05d}{ext}" for r in range(tasks)}
         for r in range(tasks):
             for split in ("train", "validation"):
                 src = work / "output" / split / f"{r:05d}{ext}"
                 if src.is_file():
                     src.replace(out / split / src.name)
             _join_gz(rejects[2 * r : 2 * r + 2], out / "rejects" / f"{r:05d}.jsonl.gz")
+        for split in SPLITS:  # shards of an earlier run with more shards or another format
+            names = {f"{r:05d}.jsonl.gz" for r in range(tasks)} if split == "rejects" else keep
+            for p in (out / split).glob("*"):
+                if p.name not in names:
+                    p.unlink()
         for split in SPLITS:
             for p in sorted((out / split).glob("*")):
                 files[split].append({"path": f"{split}/{p.name}", "records": _count(p), "bytes": p.stat().st_size,
@@ -124,6 +140,55 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
     return report
 
 
+def _move_last_group(output: Path, tasks: int, ext: str) -> int:
+    """A small dataset can hash no record into validation: then the last kept record (with its
+    variants) goes there, as in the one-process pipeline. Returns the rows moved."""
+    for r in reversed(range(tasks)):
+        src, dest = output / "train" / f"{r:05d}{ext}", output / "validation" / f"{r:05d}{ext}"
+        if not src.is_file():
+            continue
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(src)
+            variant = table.column("variant").to_pylist()
+        else:
+            import gzip
+
+            opener = gzip.open if ext.endswith(".gz") else open
+            with opener(src, "rt", encoding="utf-8") as f:
+                lines = f.read().splitlines(keepends=True)
+            variant = [json.loads(line).get("variant") for line in lines]
+        if not variant:
+            continue
+        start = max(i for i, v in enumerate(variant) if v is None)
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table.slice(0, start), src)
+            pq.write_table(table.slice(start), dest)
+        else:
+            for path, part in ((src, lines[:start]), (dest, lines[start:])):
+                with path.open("wb") as raw:
+                    data = "".join(part).encode("utf-8")
+                    if ext.endswith(".gz"):
+                        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                            gz.write(data)
+                    else:
+                        raw.write(data)
+        return len(variant) - start
+    return 0
+
+
+def _remove_other_layout(out: Path, fmt: str) -> None:
+    """An earlier run into ``out`` in the other layout (joined files vs shard folders) is replaced."""
+    for split in SPLITS:
+        if fmt == "jsonl":
+            shutil.rmtree(out / split, ignore_errors=True)
+        else:
+            (out / f"{split}.jsonl").unlink(missing_ok=True)
+
+
 def _count(p: Path) -> int:
     if p.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -136,7 +201,7 @@ def _count(p: Path) -> int:
         return sum(1 for _ in f)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, data: Any) -> None:
     from jaft.fsutil import atomic_path
 
     with atomic_path(path) as tmp:

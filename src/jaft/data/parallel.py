@@ -215,6 +215,7 @@ def _child(executor, rank: int, err_path: str, log_path: str) -> None:
     # datatrove logs to stderr; a worker's log goes to its file, the run prints one line per failure.
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 2)
+    sys.stderr = open(fd, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115 (lives as long as the worker)
     try:
         executor._run_for_rank(rank, local_rank=1)
     except BaseException as e:  # reported by the parent, one line
@@ -229,6 +230,19 @@ def _signal_name(code: int) -> str:
         return signal.Signals(-code).name
     except ValueError:
         return f"signal {-code}"
+
+
+def _preload(stage: str, config: JapaneseDataConfig) -> None:
+    """Import (and load) once in the main process what the workers of ``stage`` use: forked workers
+    share it copy-on-write instead of each paying for it per task."""
+    import jaft.japanese.normalize  # noqa: F401
+
+    if stage == "write" and config.augment > 0:
+        from jaft.japanese.analyzer import tagger
+
+        tagger()
+    if stage == "write" and config.output_format == "parquet":
+        import pyarrow.parquet  # noqa: F401
 
 
 class LocalRunner:
@@ -259,10 +273,7 @@ class LocalRunner:
             todo = executor.get_incomplete_ranks()
             if not todo:
                 continue
-            if stage.name == "write" and self.plan.config.augment > 0:
-                from jaft.japanese.analyzer import tagger
-
-                tagger()  # loaded once here, shared by the forked workers (copy-on-write)
+            _preload(stage.name, self.plan.config)
             progress = ctx.Array("q", 2 * stage.tasks, lock=False)
             pipeline_steps.PROGRESS = progress
             failures = self._run_stage(ctx, executor, stage, todo, logging_dir, progress,
@@ -346,17 +357,6 @@ class LocalRunner:
 
 # --- entry point ------------------------------------------------------------------------------------
 
-def _clear_outputs(out: Path, work: Path) -> None:
-    from jaft.data.manifest import MANIFEST, REPORT, SPLITS
-
-    shutil.rmtree(work, ignore_errors=True)
-    for split in SPLITS:
-        shutil.rmtree(out / split, ignore_errors=True)
-        (out / f"{split}.jsonl").unlink(missing_ok=True)
-    for name in (MANIFEST, REPORT):
-        (out / name).unlink(missing_ok=True)
-
-
 def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDataConfig, *, fmt: str | None = None,
                      console=None, dry_run: bool = False) -> dict[str, Any]:
     """Run the pipeline with ``config.executor`` and return the report (``report.json``), or with
@@ -373,7 +373,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     fmt = fmt or config.format
     if fmt not in FORMATS:
         raise JaftError(f"--format {fmt}: unknown; use one of {', '.join(FORMATS)}")
-    require_datatrove(config.executor)
+    require_datatrove("local" if dry_run else config.executor)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise JaftError(f"{out}: exists and is not a directory; choose another --out")
@@ -409,7 +409,7 @@ def _start(plan: Plan) -> float:
         saved = json.loads(state.read_text(encoding="utf-8"))
         if saved.get("fingerprint") == fingerprint:
             return saved["started"]
-    _clear_outputs(plan.out, plan.work)
+    shutil.rmtree(plan.work, ignore_errors=True)  # another plan's leftovers; earlier outputs stay until finish
     plan.work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     from jaft.fsutil import atomic_path
