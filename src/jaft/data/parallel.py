@@ -76,8 +76,8 @@ def require_datatrove(executor: str = "local") -> None:
     import importlib.util
 
     if importlib.util.find_spec("datatrove") is None:
-        raise JaftError("the parallel data pipeline needs datatrove: pip install 'datatrove>=0.6' "
-                        "(or pass --workers 1 --executor local with datatrove installed)")
+        raise JaftError("the parallel data pipeline needs datatrove (a jaft dependency): "
+                        "pip install 'datatrove>=0.10'")
     if executor == "ray" and importlib.util.find_spec("ray") is None:
         raise JaftError("--executor ray needs Ray: pip install 'jaft[cluster]' (or pip install ray), "
                         "and run on the cluster's head node")
