@@ -158,6 +158,17 @@ def test_bad_input_one_line_errors(corpus, tmp_path):
     assert not (tmp_path / "o2" / "train.jsonl").exists()
 
 
+def test_minhash_signature_override_gives_datatrove_numbers(tmp_path):
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
+
+    sig = JaftMinhashSignature(str(tmp_path), minhash_config(JapaneseDataConfig()))
+    shingles = sig.get_shingles(BASE[0])
+    assert len(shingles) == len(BASE[0]) - 4  # character 5-grams (all distinct here)
+    assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
+
+
 def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):
     """jaft's Japanese stages as ordinary datatrove steps after someone else's reader."""
     from datatrove.data import Document

@@ -70,6 +70,16 @@ class JaftMinhashSignature(MinhashDedupSignature):
 
         super().__init__(output_folder, config, language=_Unused())
 
+    def get_signature(self, shingles) -> list[list[int]]:
+        """datatrove's signature (same numbers), cut into bands with one reshape instead of ``np.split``."""
+        import numpy as np
+
+        a, b = self.parameters
+        phv = (shingles * a + b) % np.uint64((1 << 61) - 1)
+        if self.config.hash_config.precision == 32:
+            phv = np.bitwise_and(phv, self.config.hash_config.max)
+        return np.min(phv, axis=0).astype(self.config.hash_config.np_dtype).reshape(self.config.num_buckets, -1).tolist()
+
     def get_shingles(self, text: str):
         import numpy as np
 
@@ -188,7 +198,7 @@ def removed_indexes(exact_folder, minhash_folder, rank: int) -> tuple[set[int], 
 
 
 class JaftAdmittedReader(PipelineStep):
-    """Reads ``<folder>/<rank>.jsonl.gz`` written by datatrove's JsonlWriter in the first stage (one
+    """Reads ``<folder>/<rank>.jsonl`` written by datatrove's JsonlWriter in the first stage (one
     file per shard, also when empty, so index ``i`` here is index ``i`` there)."""
 
     name = "📖 jaft admitted reader"
@@ -199,10 +209,10 @@ class JaftAdmittedReader(PipelineStep):
         self.folder = get_datafolder(folder)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        name = f"{rank:05d}.jsonl.gz"
+        name = f"{rank:05d}.jsonl"
         if not self.folder.isfile(name):
             return
-        with self.folder.open(name, "rt", compression="gzip", encoding="utf-8") as f:
+        with self.folder.open(name, "r", encoding="utf-8") as f:
             for line in f:
                 d = json.loads(line)
                 yield Document(d["text"], d["id"], metadata=d["metadata"])

@@ -130,7 +130,8 @@ def build_stages(plan: Plan) -> list[Stage]:
         st.JaftNormalize(c.normalize),
         st.JaftQualityFilter(c),
         out.JaftRejects(f"{w}/rejects_admit", f"{w}/tally_admit"),
-        JsonlWriter(f"{w}/admitted", output_filename="${rank}.jsonl.gz", adapter=out.admitted_row),
+        # Uncompressed: read once by the write stage, then deleted; gzip cost more than the filters.
+        JsonlWriter(f"{w}/admitted", output_filename="${rank}.jsonl", compression=None, adapter=out.admitted_row),
         dd.JaftDedupSignatures(f"{w}/sig_exact", f"{w}/sig_minhash", mh),
     ]
     exact = [ExactFindDedups(f"{w}/sig_exact", f"{w}/dup_exact", dd.exact_config())]
