@@ -83,7 +83,7 @@ class JapaneseDataConfig(StrictModel):
     workers: int | None = Field(None, ge=1, description="processes on this machine; default: the CPU count")
     executor: Executor = "local"
     shard_bytes: int | None = Field(
-        None, ge=1, description="input bytes per shard; default: total/64, between 256 KiB and 64 MiB"
+        None, ge=1, description="input bytes per shard; default: total/32, between 512 KiB and 64 MiB"
     )
     output_format: OutputFormat = Field(
         "jsonl", description="jsonl: train.jsonl etc. (shards joined); jsonl.gz / parquet: one file per shard"

@@ -236,7 +236,11 @@ def _signal_name(code: int) -> str:
 def _preload(stage: str, config: JapaneseDataConfig) -> None:
     """Import (and load) once in the main process what the workers of ``stage`` use: forked workers
     share it copy-on-write instead of each paying for it per task."""
+    import sysconfig
+
     import jaft.japanese.normalize  # noqa: F401
+
+    sysconfig.get_config_vars()  # read by loguru for every task logger datatrove adds; computed once here
 
     if stage == "write" and config.augment > 0:
         from jaft.japanese.analyzer import tagger
@@ -393,7 +397,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
                 "shards": len(plan.shards)}
     plan.info["started"] = _start(plan)
     stages = build_stages(plan)
-    workers = config.workers or os.cpu_count() or 1
+    workers = config.workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     LocalRunner(plan, workers, console).run(stages)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     report["workers"] = workers

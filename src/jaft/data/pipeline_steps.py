@@ -35,11 +35,15 @@ from datatrove.pipeline.base import PipelineStep
 
 from jaft.config.data import JapaneseDataConfig
 from jaft.data.formats import BadRecord, Item, record_texts, texts_into_row, to_record, with_texts
+from jaft.data.prepare import _content_key as content_key
+from jaft.data.prepare import _varied_fields as varied_fields
 from jaft.data.quality import QualityFilter
 from jaft.data.records import Record
 from jaft.data.shards import Shard, iter_shard
 from jaft.errors import JaftError
 
+# content_key / varied_fields are the one-process pipeline's own rules: both pipelines key, filter and
+# vary records alike.
 REJECT, RECORD = "jaft_reject", "jaft_record"
 OFFSETS = "offsets.json"
 BUCKETS = {"read": "rejected", "validate": "rejected", "dedup": "duplicates_removed", "filter": "filtered"}
@@ -137,13 +141,6 @@ class JaftValidate(PipelineStep):
             yield doc
 
 
-def content_key(record: Record) -> str:
-    """The dedup / filter key: every text field, NFKC-like folded (:func:`normalize_key`)."""
-    from jaft.japanese.normalize import normalize_key
-
-    return normalize_key("\x1f".join(record_texts(record)))
-
-
 class JaftNormalize(PipelineStep):
     """Meaning-preserving normalization of the stored texts; ``doc.text`` becomes the dedup key."""
 
@@ -187,17 +184,6 @@ class JaftQualityFilter(PipelineStep):
                     _tag(doc, "filter", verdict.reason, verdict.detail)
                     self.stat_update(verdict.reason)
             yield doc
-
-
-def varied_fields(record: Record) -> list[bool]:
-    """Which of :func:`record_texts` get linguistic variants: never system prompts, and never the
-    solution of a problem with a gold answer (its reasoning must keep matching the answer)."""
-    if record.kind == "text":
-        return [True]
-    if record.kind == "chat":
-        return [m.role != "system" for m in record.messages or []]
-    mask = [False] if record.system is not None else []
-    return [*mask, True, record.answer is None]
 
 
 class JaftAugment(PipelineStep):

@@ -36,7 +36,7 @@ from jaft.data.formats import (
 from jaft.errors import JaftError
 
 COMPRESSED = (".gz", ".zst")
-MIN_SHARD, MAX_SHARD = 256 << 10, 64 << 20
+MIN_SHARD, MAX_SHARD = 512 << 10, 64 << 20
 MAX_SHARDS = 65_000  # datatrove's exact dedup ranks duplicates by a 16-bit priority (one per shard)
 _CHUNK = 16 << 20
 
@@ -91,9 +91,10 @@ def _is_lines(path: Path) -> bool:
 
 
 def auto_shard_bytes(total: int) -> int:
-    """About 64 shards (enough to balance up to ~16 workers), each between 256 KiB and 64 MiB. Not a
-    function of the worker count: a run resumed with other ``--workers`` keeps its shards."""
-    return max(MIN_SHARD, min(MAX_SHARD, total // 64 + 1))
+    """About 32 shards (enough to balance ~8 workers; larger inputs get more, at most 64 MiB each), at
+    least 512 KiB each (a task costs a fork and datatrove's per-task logging). Not a function of the
+    worker count: a run resumed with other ``--workers`` keeps its shards, and its output."""
+    return max(MIN_SHARD, min(MAX_SHARD, total // 32 + 1))
 
 
 def plan_shards(sources: list[tuple[str, bool]], shard_bytes: int) -> list[Shard]:
