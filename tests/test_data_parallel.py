@@ -264,6 +264,20 @@ def test_cluster_dry_runs_build_the_same_stages(corpus, tmp_path):
     assert not (tmp_path / "o" / "report.json").exists()
 
 
+def test_missing_datatrove_or_ray_is_one_line_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    from jaft.data.parallel import require_datatrove
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datatrove" else real(name, *a))
+    with pytest.raises(JaftError, match=r"pip install 'datatrove"):
+        require_datatrove()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(JaftError, match=r"jaft\[cluster\]"):
+        require_datatrove("ray")
+
+
 def test_cluster_and_executor_errors(corpus, tmp_path):
     base = ("data", "prepare", corpus[0], "--out", str(tmp_path / "o"))
     assert_clean_error(run_jaft(*base, "--executor", "spark"), "data.executor")
