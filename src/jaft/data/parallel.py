@@ -338,6 +338,9 @@ class LocalRunner:
                            records if stage.name == "write" else done,
                            description=f"{label}: {done}/{stage.tasks} tasks", rate=rate)
                 bar.refresh()
+        if self.console.is_terminal:  # one line per stage stays on screen; the whole run's time so far
+            self.console.print(f"[dim]prepare {label}: {done}/{stage.tasks} tasks{', ' + rate if rate else ''}, "
+                               f"{time.perf_counter() - t0:.1f} s (run: {time.perf_counter() - started:.0f} s)[/]")
         return failures
 
     def _admitted(self) -> int:
