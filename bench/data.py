@@ -189,8 +189,8 @@ def _parallel_child(workers: int, mode: str, copies: int, n: int) -> dict:
         src = Path(tmp) / "corpus.txt"
         total = _write_scaled(src, copies, n or None)
         result: dict = {"lines": total, "workers": workers, "mode": mode, "copies": copies}
-        if copies == 1:
-            lines = _lines(n or None)
+        if copies == 1 and mode == "production":  # the baseline only where rates are compared (its memory
+            lines = _lines(n or None)                # would be inherited by the workers of a memory run)
             tg = fugashi.Tagger()
             result["raw"] = _timed(lambda: [tg.parse(line) for line in lines])[0]
         cfg = JapaneseDataConfig(mode=mode, augment=AUGMENT, workers=workers, strict=False)

@@ -154,7 +154,7 @@ class JaftOutput(PipelineStep):
             tally.counts["kept"] += 1
             src["kept"] += 1
             tally.kinds[row["kind"]] += 1
-            if variants:
+            if "jaft_variants" in doc.metadata:  # given variants (within the limit), as the one-process count
                 tally.counts["augmented_records"] += 1
                 tally.counts["augmented"] += len(variants)
                 tally.variants.update(v["variant"] for v in variants)
