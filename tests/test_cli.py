@@ -25,7 +25,8 @@ def test_help_lists_every_command_and_each_has_help():
 def test_import_and_help_do_not_load_torch_or_transformers():
     code = (
         "import sys, jaft, jaft.cli; app = jaft.cli.build_app();\n"
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'fugashi', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'fugashi', 'datasets', 'datatrove')"
+        " if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -25,6 +25,10 @@ def main(
     encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding: auto (default: BOM, UTF-8, else cp932/euc_jp detected and reported) or a codec name such as cp932", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first bad record (exit 2, nothing written) instead of listing it in rejects.jsonl")] = False,
     base_dir: Annotated[str | None, typer.Option("--base-dir", help="where the mode looks for its source files (default dataset/deepseek-jp)", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="processes on this machine (default: the CPU count); the output does not depend on it", show_default=False)] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local | slurm | ray: datatrove executor that runs the stages (cluster settings: data.cluster.*)", show_default=False)] = None,
+    output_format: Annotated[str | None, typer.Option("--output-format", help="jsonl (train.jsonl …) | jsonl.gz | parquet (one file per shard, manifest.json)", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the stages, tasks and executor settings (sbatch scripts for slurm) without running")] = False,
     config: Config = None,
     set_: Set = None,
     json_out: Json = False,
@@ -40,7 +44,7 @@ def main(
     import json
 
     from jaft.config import load_run_config
-    from jaft.data.prepare import prepare
+    from jaft.data.parallel import prepare_parallel
     from jaft.errors import JaftError
 
     if not out:
@@ -49,10 +53,14 @@ def main(
         config,
         overrides={"data.mode": mode, "data.format": fmt, "data.augment": augment, "data.val_ratio": val_ratio,
                    "data.seed": seed, "data.strict": strict or None, "data.base_dir": base_dir,
-                   "data.encoding": encoding},
+                   "data.encoding": encoding,
+                   "data.workers": workers, "data.executor": executor, "data.output_format": output_format},
         sets=set_,
     )
-    report = prepare(list(inputs or []), out, cfg.data)
+    report = prepare_parallel(list(inputs or []), out, cfg.data, dry_run=dry_run)
+    if dry_run or report.get("submitted"):
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
     if json_out:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -83,4 +91,5 @@ def _summary(report: dict, out: str) -> None:
         console.print(f"[bold yellow]WARNING:[/] {report['warning']}")
     if report["kept"] == 0:
         console.print(f"[bold yellow]WARNING:[/] no record was kept; see {out}/rejects.jsonl")
-    console.print(f"{report['records_per_second']:,} records/s; details in {out}/report.json")
+    console.print(f"{report.get('records_per_second') or 0:,} records/s with {report.get('workers', 1)} worker(s), "
+                  f"{report.get('shards', 1)} shard(s); details in {out}/report.json")

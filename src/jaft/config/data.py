@@ -25,6 +25,24 @@ DEVELOPMENT_FILES = ["wikipedia_ja.jsonl", "cc100_ja.jsonl", "dialogue_ja.jsonl"
 # Seed 001: how many records get linguistic variants in each mode (None: all of them).
 MODE_AUGMENT_LIMIT: dict[str, int | None] = {"trial": 100, "development": 1000, "production": None}
 VariantKind = Literal["style", "particle_omission", "adverb", "sentence_final", "honorific"]
+Executor = Literal["local", "slurm", "ray"]
+OutputFormat = Literal["jsonl", "jsonl.gz", "parquet"]
+
+
+class ClusterConfig(StrictModel):
+    """Where ``jaft data prepare --executor slurm|ray`` runs (datatrove's executors; see docs/guide/data.md).
+
+    ``work_dir`` must be on a filesystem every node sees (datatrove's completion files, signatures and
+    shards live there); default: ``<out>/.jaft_work``.
+    """
+
+    work_dir: str | None = None
+    partition: str = Field("cpu", description="Slurm partition")
+    time: str = Field("24:00:00", description="Slurm time limit per job")
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: float = Field(4.0, gt=0, description="UniDic is mmapped (~250 MB) and shared per node")
+    venv_path: str | None = Field(None, description="virtualenv activated in each Slurm job")
+    sbatch_args: dict[str, str] = Field(default_factory=dict, description="extra #SBATCH options")
 
 
 class JapaneseDataConfig(StrictModel):
@@ -76,6 +94,16 @@ class JapaneseDataConfig(StrictModel):
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}; use auto or a codec name such as utf-8, cp932, euc_jp") from None
         return value
+    # Corpus scale (jaft.data.parallel): shards, workers, executor, output layout.
+    workers: int | None = Field(None, ge=1, description="processes on this machine; default: the CPU count")
+    executor: Executor = "local"
+    shard_bytes: int | None = Field(
+        None, ge=1, description="input bytes per shard; default: total/32, between 512 KiB and 64 MiB"
+    )
+    output_format: OutputFormat = Field(
+        "jsonl", description="jsonl: train.jsonl etc. (shards joined); jsonl.gz / parquet: one file per shard"
+    )
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     def source_files(self) -> list[str]:
         if self.train_files is not None:

@@ -57,9 +57,11 @@ BATCH = 128  # records admitted before near-dedup runs on them (MinHash signatur
 
 
 def is_prepared(path: str | Path) -> bool:
-    """Whether ``path`` is a directory written by :func:`prepare`."""
+    """Whether ``path`` is a directory written by :func:`prepare` or the parallel pipeline."""
+    from jaft.data.manifest import is_sharded
+
     p = Path(path)
-    return (p / TRAIN).is_file() and (p / REPORT).is_file()
+    return ((p / TRAIN).is_file() and (p / REPORT).is_file()) or is_sharded(p)
 
 
 def _read_records(path: Path) -> list[Record]:
@@ -88,6 +90,10 @@ def read_prepared(path: str | Path) -> tuple[list[Record], list[Record]]:
             f"{p}: not prepared data (no {TRAIN} and {REPORT}); run `jaft data prepare INPUT... --out {p}` "
             "or pass the raw files to prepare first"
         )
+    if not (p / TRAIN).is_file():  # sharded (jsonl.gz / parquet): the manifest lists the files
+        from jaft.data.manifest import read_sharded
+
+        return read_sharded(p)
     return _read_records(p / TRAIN), _read_records(p / VALIDATION)
 
 

@@ -1,0 +1,287 @@
+"""The end of a parallel ``jaft data prepare``: accounting merged over tasks, outputs, manifest, report.
+
+Output layouts (``data.output_format``):
+
+- ``jsonl`` (default): the shards joined in input order into ``train.jsonl``, ``validation.jsonl``
+  and ``rejects.jsonl``, the layout of the one-process :func:`jaft.data.prepare.prepare`.
+- ``jsonl.gz`` / ``parquet``: ``train/NNNNN.<ext>``, ``validation/NNNNN.<ext>`` and
+  ``rejects/NNNNN.jsonl.gz``, one file per input shard (corpus scale: nothing is copied twice).
+
+``manifest.json`` lists every output file with its records, bytes and SHA-256; ``report.json`` (written
+last, so its presence means the run finished) has the counts, per source and in total::
+
+    input_records = kept + rejected + duplicates_removed + filtered
+    train + validation = kept + augmented
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from jaft.config.data import JapaneseDataConfig
+
+MANIFEST, REPORT = "manifest.json", "report.json"
+SPLITS = ("train", "validation", "rejects")
+# Intermediate folders of the work directory (removed when the run is done; logs are kept).
+WORK_DATA = ("admitted", "rejects_admit", "rejects_write", "tally_admit", "tally_write", "sig_exact", "dup_exact",
+             "sig_minhash", "buckets", "clusters", "output", "offsets.json", "moved_to_validation.json")
+
+
+def merge_tallies(texts: list[str]) -> dict[str, Any]:
+    """Sum of :meth:`Tally.to_json` documents (counters added key by key, sources kept in first-seen order)."""
+    out: dict[str, Any] = {"counts": Counter(), "reasons": Counter(), "variants": Counter(), "kinds": Counter(),
+                           "per_source": {}}
+    for text in texts:
+        d = json.loads(text)
+        for key in ("counts", "reasons", "variants", "kinds"):
+            out[key].update(d[key])
+        for src, c in d["per_source"].items():
+            out["per_source"].setdefault(src, Counter()).update(c)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _join(parts: list[Path], dest: Path) -> None:
+    from jaft.fsutil import atomic_path
+
+    with atomic_path(dest) as tmp, tmp.open("wb") as out:
+        for p in parts:
+            if p.is_file():
+                with p.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+
+
+def _join_gz(parts: list[Path], dest: Path) -> None:
+    import gzip
+
+    from jaft.fsutil import atomic_path
+
+    with atomic_path(dest) as tmp, tmp.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        for p in parts:
+            if p.is_file():
+                with p.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+
+
+def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info: dict[str, Any]) -> dict[str, Any]:
+    """Merge the tasks' counts, lay out the outputs, write ``manifest.json`` and ``report.json``."""
+    admit = [(work / "tally_admit" / f"{r:05d}.json").read_text(encoding="utf-8") for r in range(tasks)]
+    write = [(work / "tally_write" / f"{r:05d}.json").read_text(encoding="utf-8") for r in range(tasks)]
+    t = merge_tallies(admit + write)
+    c = t["counts"]
+    fmt = config.output_format
+    ext = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}[fmt]
+    files: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    rejects = [p for r in range(tasks) for p in (work / "rejects_admit" / f"{r:05d}.jsonl",
+                                                 work / "rejects_write" / f"{r:05d}.jsonl")]
+    counts = {"train": c["train"], "validation": c["validation"],
+              "rejects": c["rejected"] + c["duplicates_removed"] + c["filtered"]}
+    if c["validation"] == 0 and c["train"] and config.val_ratio > 0 and not info.get("validation_sources"):
+        marker = work / "moved_to_validation.json"  # a finish task re-run after a kill moves nothing twice
+        if marker.is_file():
+            moved = json.loads(marker.read_text(encoding="utf-8"))
+        else:
+            moved = _move_last_group(work / "output", tasks, ext)
+            _write_json(marker, moved)
+        c["train"] -= moved
+        c["validation"] += moved
+    _remove_other_layout(out, fmt)
+    if fmt == "jsonl":
+        for split in ("train", "validation"):
+            _join([work / "output" / split / f"{r:05d}{ext}" for r in range(tasks)], out / f"{split}.jsonl")
+        _join(rejects, out / "rejects.jsonl")
+        for split in SPLITS:
+            p = out / f"{split}.jsonl"
+            files[split].append({"path": p.name, "records": counts[split], "bytes": p.stat().st_size,
+                                 "sha256": _sha256(p)})
+    else:
+        for split in SPLITS:
+            (out / split).mkdir(parents=True, exist_ok=True)
+        keep = {f"{r:05d}{ext}" for r in range(tasks)}
+        for r in range(tasks):
+            for split in ("train", "validation"):
+                src = work / "output" / split / f"{r:05d}{ext}"
+                if src.is_file():
+                    src.replace(out / split / src.name)
+            _join_gz(rejects[2 * r : 2 * r + 2], out / "rejects" / f"{r:05d}.jsonl.gz")
+        for split in SPLITS:  # shards of an earlier run with more shards or another format
+            names = {f"{r:05d}.jsonl.gz" for r in range(tasks)} if split == "rejects" else keep
+            for p in (out / split).glob("*"):
+                if p.name not in names:
+                    p.unlink()
+        for split in SPLITS:
+            for p in sorted((out / split).glob("*")):
+                files[split].append({"path": f"{split}/{p.name}", "records": _count(p), "bytes": p.stat().st_size,
+                                     "sha256": _sha256(p)})
+    report = _report(t, config, info)
+    manifest = {"format": fmt, "shards": tasks, "files": files, "records": counts, "report": REPORT,
+                "sources": info.get("sources", []), "validation_sources": info.get("validation_sources", [])}
+    _write_json(out / MANIFEST, manifest)
+    _write_run_file(out, config, report)
+    _write_json(out / REPORT, report)
+    for name in WORK_DATA:
+        p = work / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    return report
+
+
+def _move_last_group(output: Path, tasks: int, ext: str) -> int:
+    """A small dataset can hash no record into validation: then the last kept record (with its
+    variants) goes there, as in the one-process pipeline. Returns the rows moved."""
+    for r in reversed(range(tasks)):
+        src, dest = output / "train" / f"{r:05d}{ext}", output / "validation" / f"{r:05d}{ext}"
+        if not src.is_file():
+            continue
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(src)
+            variant = table.column("variant").to_pylist()
+        else:
+            import gzip
+
+            opener = gzip.open if ext.endswith(".gz") else open
+            with opener(src, "rt", encoding="utf-8") as f:
+                lines = f.read().splitlines(keepends=True)
+            variant = [json.loads(line).get("variant") for line in lines]
+        if not variant:
+            continue
+        start = max(i for i, v in enumerate(variant) if v is None)
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table.slice(0, start), src)
+            pq.write_table(table.slice(start), dest)
+        else:
+            for path, part in ((src, lines[:start]), (dest, lines[start:])):
+                with path.open("wb") as raw:
+                    data = "".join(part).encode("utf-8")
+                    if ext.endswith(".gz"):
+                        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                            gz.write(data)
+                    else:
+                        raw.write(data)
+        return len(variant) - start
+    return 0
+
+
+def _remove_other_layout(out: Path, fmt: str) -> None:
+    """An earlier run into ``out`` in the other layout (joined files vs shard folders) is replaced."""
+    for split in SPLITS:
+        if fmt == "jsonl":
+            shutil.rmtree(out / split, ignore_errors=True)
+        else:
+            (out / f"{split}.jsonl").unlink(missing_ok=True)
+
+
+def _count(p: Path) -> int:
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(p).metadata.num_rows
+    import gzip
+
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from jaft.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _report(t: dict[str, Any], config: JapaneseDataConfig, info: dict[str, Any]) -> dict[str, Any]:
+    c = t["counts"]
+    per_source = {}
+    for src, s in t["per_source"].items():
+        s = dict(s)
+        s.setdefault("kept", 0)
+        per_source[src] = s
+        balance = s.get("kept", 0) + s.get("rejected", 0) + s.get("duplicates_removed", 0) + s.get("filtered", 0)
+        assert s.get("records", 0) == balance, f"{src}: {s} does not balance"
+    seconds = info.pop("seconds", None)
+    report: dict[str, Any] = {
+        **{k: c.get(k, 0) for k in ("input_records", "kept", "rejected", "duplicates_removed", "filtered",
+                                    "augmented", "augmented_records", "train", "validation")},
+        "reasons": dict(sorted(t["reasons"].items())),
+        "variants": dict(sorted(t["variants"].items())),
+        "kinds": dict(sorted(t["kinds"].items())),
+        "per_source": per_source,
+        **info,
+        "augment": config.augment,
+        "augment_limit": config.augment_sample_limit(),
+        "val_ratio": config.val_ratio,
+        "seed": config.seed,
+        "output_format": config.output_format,
+    }
+    if seconds:
+        report["seconds"] = round(seconds, 3)
+        report["records_per_second"] = round(report["input_records"] / seconds, 1)
+    assert report["input_records"] == report["kept"] + report["rejected"] + report["duplicates_removed"] + report["filtered"]
+    assert report["train"] + report["validation"] == report["kept"] + report["augmented"]
+    return report
+
+
+def _write_run_file(out: Path, config: JapaneseDataConfig, report: dict[str, Any]) -> None:
+    from jaft.config import RunConfig
+    from jaft.rundir import RunDir
+
+    resolved = config.model_copy(update={"format": report["format"], "path": str(out)})
+    RunDir(out).write_run_file(
+        stage="data",
+        config=RunConfig(data=resolved),
+        applied={"strict": report["strict"], "bundled_samples": report["bundled_samples"],
+                 "augment_limit": report["augment_limit"], "shards": report["shards"],
+                 "executor": report["executor"]},
+        extra={"data_report": {k: report[k] for k in ("input_records", "kept", "train", "validation")}},
+    )
+
+
+def is_sharded(path: str | Path) -> bool:
+    """Whether ``path`` holds sharded prepared data (``manifest.json`` and ``report.json``)."""
+    p = Path(path)
+    return (p / MANIFEST).is_file() and (p / REPORT).is_file()
+
+
+def read_sharded(path: str | Path) -> tuple[list, list]:
+    """``(train, validation)`` :class:`Record` lists of a sharded prepared directory (via its manifest)."""
+    import gzip
+
+    from jaft.data.records import Record
+
+    p = Path(path)
+    manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
+    out: dict[str, list] = {"train": [], "validation": []}
+    for split in out:
+        for entry in manifest["files"][split]:
+            f = p / entry["path"]
+            if f.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                for row in pq.read_table(f).to_pylist():
+                    row = {k: v for k, v in row.items() if v is not None}
+                    row["meta"] = json.loads(row.get("meta") or "{}") or {}
+                    out[split].append(Record.model_validate(row))
+                continue
+            opener = gzip.open if f.suffix == ".gz" else open
+            with opener(f, "rt", encoding="utf-8") as fh:
+                out[split].extend(Record.model_validate_json(line) for line in fh if line.strip())
+    return out["train"], out["validation"]

@@ -1,0 +1,291 @@
+"""Corpus-scale `jaft data prepare`: shards, datatrove stages, workers, resume, crashes, cluster dry runs."""
+
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from jaft.config.data import JapaneseDataConfig
+from jaft.data.formats import Item, Reject, iter_items
+from jaft.data.parallel import prepare_parallel
+from jaft.data.prepare import prepare, read_prepared
+from jaft.data.shards import iter_shard, plan_shards
+from jaft.errors import JaftError
+from tests.conftest import assert_clean_error, run_jaft
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "jaft" / "data" / "samples"
+QUIET = Console(file=io.StringIO())
+OUTPUTS = ("train.jsonl", "validation.jsonl", "rejects.jsonl", "manifest.json")
+
+BASE = [
+    "春になると、川沿いの桜並木が一斉に咲き始めます。週末には多くの家族連れが花見に訪れます。",
+    "夏の夕方、縁側に座って冷えた麦茶を飲むのが祖父の楽しみだった。遠くで花火の音が聞こえた。",
+    "秋は読書の季節だと言われる。涼しい風が吹くと、図書館の窓際の席はすぐに埋まってしまう。",
+    "冬の朝は布団から出るのがつらい。それでも犬の散歩のために六時には起きることにしている。",
+]
+WORDS = "山川海空森花鳥風月雪雨雲星光音色道町村駅店家庭窓門橋島池湖波石岩砂草木竹松梅桜菊"
+
+
+@pytest.fixture
+def corpus(tmp_path) -> list[str]:
+    """Text with exact duplicates across shards, near duplicates, filtered and bad lines, plus the
+    bundled JSONL samples (chat, QA, math with answers)."""
+    lines = (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines()  # 137 distinct paragraphs
+    lines += [lines[0], lines[1] + "ね"]  # lines 138, 139: exact duplicate of 1, near duplicate of 2
+    lines += ["short", "ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰ english only text here", ""]
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes('{"text": "これは正しい一行目の文章です。"}\n{"text": oops}\n'.encode()
+                    + '{"text": "二行目です。"}\n'.encode("shift_jis") + b"[1, 2]\n")
+    math = tmp_path / "math.jsonl"  # problems with answers: exact dedup only
+    math.write_text("".join((SAMPLES / "math_train.jsonl").read_text(encoding="utf-8").splitlines(True)[:40]),
+                    encoding="utf-8")
+    return [str(text), str(bad), *(str(SAMPLES / n) for n in ("chat_ja.jsonl", "qa_ja.jsonl")), str(math)]
+
+
+def run(inputs, out, **cfg):
+    return prepare_parallel(inputs, out, JapaneseDataConfig(**cfg), console=QUIET)
+
+
+def test_shard_plan_cuts_at_line_starts_and_keeps_line_numbers(tmp_path):
+    p = tmp_path / "a.jsonl"
+    p.write_text("".join(f'{{"text": "行{i}の文章です。" }}\n' for i in range(1, 201)) + '{"text": oops}\n',
+                 encoding="utf-8")
+    shards = plan_shards([(str(p), False)], 500)
+    assert len(shards) > 5
+    assert [s.start for s in shards[1:]] == [s.end for s in shards[:-1]]
+    data = p.read_bytes()
+    assert all(data[s.start - 1 : s.start] == b"\n" for s in shards[1:])
+    whole = [(type(i).__name__, i.source) for i in iter_items(p)]
+    sharded = [(type(i).__name__, i.source) for s in shards for i in iter_shard(s)]
+    assert sharded == whole
+    assert sharded[-1] == ("Reject", f"{p}:201")
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_inputs_stream_with_line_numbers(tmp_path, suffix):
+    raw = '{"text": "一行目です。"}\n\n{"text": oops}\n{"text": "四行目です。"}\n'.encode()
+    p = tmp_path / f"a.jsonl{suffix}"
+    if suffix == ".gz":
+        p.write_bytes(gzip.compress(raw))
+    else:
+        import zstandard
+
+        p.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    items = [i for s in plan_shards([(str(p), False)], 1) for i in iter_shard(s)]
+    assert [(type(i), i.line) for i in items] == [(Item, 1), (Reject, 3), (Item, 4)]
+    assert items[2].value == {"text": "四行目です。"}
+
+
+def test_accounting_balances_per_source_and_rejects_keep_path_line(corpus, tmp_path):
+    report = run(corpus, tmp_path / "o", workers=2, shard_bytes=4000, augment=1)
+    assert report["shards"] > 4
+    assert report["input_records"] == (report["kept"] + report["rejected"] + report["duplicates_removed"]
+                                       + report["filtered"])
+    for src, c in report["per_source"].items():
+        assert c["records"] == c["kept"] + c.get("rejected", 0) + c.get("duplicates_removed", 0) + c.get("filtered", 0), src
+    assert report["reasons"]["invalid_json"] == 1 and report["reasons"]["not_utf8"] == 1
+    assert report["reasons"]["wrong_type"] == 1 and report["reasons"]["duplicate_exact"] == 1
+    assert report["reasons"]["duplicate_near"] == 1 and report["reasons"]["too_short"] == 1
+    rejects = [json.loads(line) for line in (tmp_path / "o" / "rejects.jsonl").open(encoding="utf-8")]
+    assert len(rejects) == report["rejected"] + report["duplicates_removed"] + report["filtered"]
+    by_reason = {r["reason"]: r["source"] for r in rejects}
+    assert by_reason["invalid_json"] == f"{corpus[1]}:2"
+    assert by_reason["not_utf8"] == f"{corpus[1]}:3"
+    assert by_reason["duplicate_exact"] == f"{corpus[0]}:138"  # line 1 (first in input order) is kept
+    assert by_reason["duplicate_near"] == f"{corpus[0]}:139"
+    train, validation = read_prepared(tmp_path / "o")
+    assert len(train) + len(validation) == report["kept"] + report["augmented"]
+
+
+def test_same_output_for_any_worker_count_and_same_kept_records_as_one_process(corpus, tmp_path):
+    one = run(corpus, tmp_path / "w1", workers=1, shard_bytes=4000, augment=1, augment_limit=50)
+    two = run(corpus, tmp_path / "w2", workers=2, shard_bytes=4000, augment=1, augment_limit=50)
+    for name in OUTPUTS:
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes(), name
+    assert one["kept"] == two["kept"] and one["augmented_records"] == 50
+    # Other shards (a different cut of the same input): the same records, variants and split.
+    other = run(corpus, tmp_path / "s", workers=2, shard_bytes=2500, augment=1, augment_limit=50)
+    assert other["shards"] != two["shards"]
+    for name in ("train.jsonl", "validation.jsonl"):
+        assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes(), name
+    single = prepare(corpus, tmp_path / "p", JapaneseDataConfig(augment=0), console=QUIET)
+    par = run(corpus, tmp_path / "p2", workers=2, shard_bytes=4000)
+
+    def kept(out):
+        t, v = read_prepared(out)
+        return sorted(r.source for r in t + v)
+
+    assert kept(tmp_path / "p") == kept(tmp_path / "p2")
+    assert single["kept"] == par["kept"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "parquet"])
+def test_sharded_outputs_with_manifest(corpus, tmp_path, fmt):
+    out = tmp_path / "o"
+    report = run(corpus, out, workers=2, shard_bytes=6000, output_format=fmt)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == fmt and manifest["shards"] == report["shards"]
+    assert len(manifest["files"]["train"]) == report["shards"]
+    assert sum(f["records"] for f in manifest["files"]["train"]) == report["train"]
+    assert sum(f["records"] for f in manifest["files"]["rejects"]) == (
+        report["rejected"] + report["duplicates_removed"] + report["filtered"])
+    assert not (out / "train.jsonl").exists() and not (out / ".jaft_work").exists()
+    train, validation = read_prepared(out)
+    assert (len(train), len(validation)) == (report["train"], report["validation"])
+
+
+def test_small_data_still_gets_a_validation_record(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("\n".join(BASE[:3]) + "\n", encoding="utf-8")
+    assert run([str(p)], tmp_path / "a", workers=1)["validation"] == 1
+
+
+def test_bad_input_one_line_errors(corpus, tmp_path):
+    with pytest.raises(JaftError, match="no file matches"):
+        run([str(tmp_path / "nope-*.jsonl")], tmp_path / "o")
+    with pytest.raises(JaftError, match=r"bad\.jsonl:2: invalid JSON"):
+        run([corpus[1]], tmp_path / "o2", strict=True, workers=2)
+    assert not (tmp_path / "o2" / "train.jsonl").exists()
+
+
+def test_minhash_signature_override_gives_datatrove_numbers(tmp_path):
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
+
+    sig = JaftMinhashSignature(str(tmp_path), minhash_config(JapaneseDataConfig()))
+    shingles = sig.get_shingles(BASE[0])
+    assert len(shingles) == len(BASE[0]) - 4  # character 5-grams (all distinct here)
+    assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
+
+
+def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):
+    """jaft's Japanese stages as ordinary datatrove steps after someone else's reader."""
+    from datatrove.data import Document
+    from datatrove.executor.local import LocalPipelineExecutor
+
+    from jaft.data.pipeline_steps import REJECT, JaftNormalize, JaftQualityFilter, JaftValidate
+
+    rows = [("ｶﾀｶﾅの文章はここで正規化されます。", None), ("short", "too_short"),
+            ("This line is written in English only.", "low_japanese_ratio")]
+    seen: list = []
+
+    def reader(data, rank, world_size):
+        for i, (text, _) in enumerate(rows):
+            yield Document(text, f"mem:{i + 1}", metadata={"jaft_path": "mem"})
+
+    def collect(data, rank, world_size):
+        seen.extend(data)
+
+    LocalPipelineExecutor([reader, JaftValidate(), JaftNormalize(), JaftQualityFilter(JapaneseDataConfig()),
+                           collect], tasks=1, workers=1, logging_dir=str(tmp_path / "logs")).run()
+    assert [d.metadata.get(REJECT, {}).get("reason") for d in seen] == [r for _, r in rows]
+    assert seen[0].metadata["jaft_record"].text == "カタカナの文章はここで正規化されます。"
+
+
+def _completions(out: Path, stage: str) -> int:
+    d = out / ".jaft_work" / "logs" / stage / "completions"
+    return len(list(d.iterdir())) if d.is_dir() else 0
+
+
+def test_worker_crash_fails_its_shard_and_rerun_redoes_only_that_one(corpus, tmp_path):
+    out = tmp_path / "o"
+    args = ("data", "prepare", *corpus, "--out", str(out), "--workers", "2", "--set", "data.shard_bytes=4000")
+    crashed = run_jaft(*args, env={"JAFT_TEST_CRASH_SHARD": "1"})
+    assert_clean_error(crashed, "shard 1 (", "corpus.txt", "SIGKILL", "re-run")
+    shards = json.loads((out / ".jaft_work" / "plan.json").read_text())["shards"]
+    assert _completions(out, "admit") == len(shards) - 1  # every other shard finished
+    # Shard 0 finished in the first run: were it run again, this would crash it.
+    again = run_jaft(*args, "--json", env={"JAFT_TEST_CRASH_SHARD": "0"})
+    assert again.returncode == 0, again.stderr
+    ref = run(corpus, tmp_path / "ref", workers=1, shard_bytes=4000)
+    assert json.loads(again.stdout)["kept"] == ref["kept"]
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_whole_run_then_resume_gives_the_same_output(corpus, tmp_path):
+    big = tmp_path / "big.txt"
+    with big.open("w", encoding="utf-8") as f:
+        for i in range(1500):
+            w = "".join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 7, 11, 13, 17))
+            f.write(f"{BASE[i % 4]}第{i}段落の言葉は{w}で、{w[::-1]}とは違う。\n")
+    inputs = [*corpus, str(big)]
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "jaft", "data", "prepare", *inputs, "--out", str(out), "--workers", "2",
+           "--augment", "1", "--set", "data.shard_bytes=4000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while _completions(out, "write") < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; give it more work"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report.json").exists()
+    done_before = _completions(out, "write")
+    resumed = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert done_before >= 2
+    ref = subprocess.run([*cmd[:cmd.index("--out") + 1], str(tmp_path / "ref"), *cmd[cmd.index("--out") + 2:]],
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+
+
+def test_cluster_dry_runs_build_the_same_stages(corpus, tmp_path):
+    r = run_jaft("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "slurm", "--dry-run",
+                 "--set", "data.shard_bytes=4000", "--set", "data.cluster.partition=cpu-long",
+                 "--set", "data.cluster.work_dir=" + str(tmp_path / "shared"))
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    names = [s["job_name"] for s in plan["stages"]]
+    assert names == ["jaft-admit", "jaft-exact", "jaft-buckets", "jaft-clusters", "jaft-write", "jaft-finish"]
+    tasks = [s["tasks"] for s in plan["stages"]]
+    assert tasks[0] == tasks[4] == plan["shards"] > 1 and tasks[1] == tasks[3] == tasks[5] == 1
+    assert [s["depends_on"] for s in plan["stages"][1:]] == [s["logging_dir"] for s in plan["stages"][:-1]]
+    assert "#SBATCH --partition=cpu-long" in plan["stages"][0]["sbatch"]
+    assert f"#SBATCH --array=0-{plan['shards'] - 1}" in plan["stages"][0]["sbatch"]
+    assert plan["stages"][0]["steps"][:4] == ["JaftShardReader", "JaftValidate", "JaftNormalize", "JaftQualityFilter"]
+    ray = run_jaft("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "ray", "--dry-run")
+    assert ray.returncode == 0, ray.stderr
+    assert [s["steps"] for s in json.loads(ray.stdout)["stages"]] == [s["steps"] for s in plan["stages"]]
+    assert not (tmp_path / "o" / "report.json").exists()
+
+
+def test_missing_datatrove_or_ray_is_one_line_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    from jaft.data.parallel import require_datatrove
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datatrove" else real(name, *a))
+    with pytest.raises(JaftError, match=r"pip install 'datatrove"):
+        require_datatrove()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(JaftError, match=r"jaft\[cluster\]"):
+        require_datatrove("ray")
+
+
+def test_cluster_and_executor_errors(corpus, tmp_path):
+    base = ("data", "prepare", corpus[0], "--out", str(tmp_path / "o"))
+    assert_clean_error(run_jaft(*base, "--executor", "spark"), "data.executor")
+    assert_clean_error(run_jaft("data", "prepare", str(tmp_path / "none-*.txt"), "--out", str(tmp_path / "o")),
+                       "none-*.txt", "no file matches")
+    env = {"PATH": str(tmp_path)}  # no sbatch there
+    assert_clean_error(run_jaft(*base, "--executor", "slurm", env=env), "sbatch", "Slurm login node")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        assert_clean_error(run_jaft(*base, "--executor", "ray"), "jaft[cluster]")
