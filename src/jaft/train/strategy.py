@@ -94,7 +94,8 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: 
         gradient_accumulation=t.gradient_accumulation,
         gradient_checkpointing=t.gradient_checkpointing,
         lora_r=lc.r,
-        fused_cross_entropy=bool(t.use_liger) and hw.backend == "cuda",
+        # TRL (SFT and GRPO alike) scores through its fused, tiled LM head: whole logits never exist.
+        fused_cross_entropy=True,
     )
     planner_why = "; ".join(plan.reasons)
     applied: dict[str, Applied] = {}
