@@ -271,8 +271,14 @@ def _run_jaft(spec: dict[str, Any], case: dict[str, Any], probe: _Probe) -> dict
     # Probes on the collator, the trainer and the strategy; put back afterwards (tests run both sides in one
     # process).
     collator.__call__, jsft._make_trainer, strategy.resolve_training = call, make_trainer, capture
+    after: dict[str, str] = {}
     try:
         jsft.run_sft(cfg, examples=_examples(case, spec["steps"]), generation_test=False)
+    except Exception as e:
+        if probe.t1 is None or "out of memory" in str(e).lower():
+            raise
+        # Training finished and was timed; saving or reporting failed (a missing optional package, say).
+        after["after_training_error"] = f"{type(e).__name__}: {e}"[:300]
     finally:
         collator.__call__, jsft._make_trainer, strategy.resolve_training = saved
     res = resolved["res"]
@@ -282,7 +288,7 @@ def _run_jaft(spec: dict[str, Any], case: dict[str, Any], probe: _Probe) -> dict
                             precision=res.precision, fused_cross_entropy=True)
     keys = ("gradient_checkpointing", "use_liger", "batching", "optimizer", "torch_compile", "token_metrics")
     return {"estimate_gb": est.allocated_gb, "applied": {k: res.applied[k].value for k in keys if k in res.applied},
-            "why": {k: res.applied[k].why for k in keys if k in res.applied}}
+            "why": {k: res.applied[k].why for k in keys if k in res.applied}, **after}
 
 
 def _run_baseline(spec: dict[str, Any], case: dict[str, Any], probe: _Probe) -> dict[str, Any]:
