@@ -176,9 +176,9 @@ def test_extended_vocabulary_rows_train_under_lora(tiny_qwen, tmp_path):
 def test_speed_levers_recorded_and_token_metrics_off_by_default(tiny_qwen, tmp_path):
     run = train(tiny_qwen, tmp_path / "off", "train.max_steps=2")
     applied = run.read_run_file()["applied"]
-    # CPU: no Triton kernels, plain AdamW; checkpointing off because the planner's estimate fits.
+    # CPU: no Triton kernels, fused AdamW; checkpointing off because the planner's estimate fits.
     assert applied["use_liger"]["value"] is False and "CUDA" in applied["use_liger"]["why"]
-    assert applied["optimizer"]["value"] == "adamw_torch"
+    assert applied["optimizer"]["value"] == "adamw_torch_fused"
     assert applied["torch_compile"]["value"] is False
     assert applied["gradient_checkpointing"]["value"] is False
     assert applied["gradient_checkpointing"]["why"].startswith("off: the estimate")

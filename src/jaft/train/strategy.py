@@ -130,8 +130,10 @@ def speed_levers(cfg: RunConfig, hw: Hardware, applied: dict[str, Applied]) -> d
     lever("use_liger", t.use_liger, liger_available(hw), liger_why)
     lever("torch_compile", t.torch_compile, False,
           "compilation costs minutes per run and recompiles for every new padded length")
-    lever("optimizer", t.optimizer, "adamw_torch_fused" if cuda else "adamw_torch",
-          "one fused kernel updates every adapter tensor" if cuda else "plain AdamW off CUDA")
+    # torch ships fused AdamW for CUDA and CPU (torch >= 2.4); elsewhere (MPS, ROCm builds) the plain loop.
+    fused = hw.backend in ("cuda", "cpu")
+    lever("optimizer", t.optimizer, "adamw_torch_fused" if fused else "adamw_torch",
+          "one fused kernel updates every adapter tensor" if fused else f"fused AdamW is not built for {hw.backend}")
     lever("token_metrics", t.token_metrics, False,
           "TRL's per-step entropy and token accuracy cost an extra pass over each logits tile; the loss is logged")
     return out
