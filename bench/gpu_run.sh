@@ -4,10 +4,11 @@
 # Here, once (needs ../shared):        bench/gpu_run.sh --prepare
 #   → .whl/ (wheels the GPU image lacks) and .bench-gpu/tokens.json (tokenized corpus batches), both ignored.
 # On the GPU, through the device tool (carry [".whl", ".bench-gpu"], timeout_s 600):
-#                                      bash bench/gpu_run.sh core     # ~9 min: jaft vs both baselines, LoRA
-#                                      bash bench/gpu_run.sh more     # the rest of the budget: levers, QLoRA
+#                                      bash bench/gpu_run.sh core     # ≤ 9 min: jaft vs both baselines, LoRA
+#                                      bash bench/gpu_run.sh more     # the rest: 8B mix4096, levers, QLoRA
 # Each writes JSON lines to $OUT/gpu-<phase>.jsonl as results arrive (and stops starting runs before
-# BUDGET_S seconds, default 540 for core, 180 for more). Back here:
+# BUDGET_S seconds, default 480 for core, 240 for more). Call `more` right after `core` (the machine
+# goes back after ~30 s idle). Back here:
 #                                      python -m bench gpu --report <files_at>/gpu-core.jsonl <files_at>/gpu-more.jsonl
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +34,8 @@ export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True TOKENIZERS_PARALLELISM=f
 [ -f .bench-gpu/tokens.json ] || { echo "no .bench-gpu/tokens.json: run bench/gpu_run.sh --prepare where the corpus is, and carry .bench-gpu"; exit 4; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 case "$PHASE" in
-  core) BUDGET=${BUDGET_S:-540} ;;
-  *)    BUDGET=${BUDGET_S:-180} ;;
+  core) BUDGET=${BUDGET_S:-480} ;;
+  *)    BUDGET=${BUDGET_S:-240} ;;
 esac
 python3 -m bench.gpu device --tokens .bench-gpu/tokens.json --out "$OUT/gpu-$PHASE.jsonl" \
     --work .bench-models --phase "$PHASE" --budget-s "$BUDGET"

@@ -354,6 +354,13 @@ def _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_
         pass
 
     gen_args, res.applied["generation"] = generation_backend(cfg, hw, res.load_in)
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    if gen_args.pop("use_transformers_continuous_batching", False):
+        # TRL < 1.2 calls it use_transformers_paged.
+        gen_args["use_transformers_continuous_batching" if "use_transformers_continuous_batching" in known
+                 else "use_transformers_paged"] = True
 
     args = GRPOConfig(
         output_dir=str(run.checkpoints_dir),

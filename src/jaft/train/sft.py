@@ -260,7 +260,11 @@ def _log_probs_only(model: Any) -> None:
 
     import torch
     from accelerate.utils import is_peft_model
-    from trl.trainer.utils import add_fused_lm_head
+
+    try:
+        from trl.trainer.utils import add_fused_lm_head
+    except ImportError:  # a TRL without the fused head computes its metrics from full logits: nothing to skip
+        return
 
     base = model.get_base_model() if is_peft_model(model) else model
     base.forward = types.MethodType(type(base).forward, base)
