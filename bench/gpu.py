@@ -35,6 +35,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -502,7 +503,9 @@ def device_run(tokens: Path, out: Path, work: Path, phase: str = "core", budget_
             built[model] = build_model(model, work / "models" / model, smoke)
             _emit(out, {"kind": "built", "model": model, "seconds": time.perf_counter() - t,
                         "parameters": _arch(str(built[model])).parameter_count()})
-        full = {**spec, "tokens": str(tokens), "model_dir": str(built[model]), "out": str(work / "runs" / f"r{i}")}
+        # A fresh run directory each time: a warm machine keeps the work folder between calls.
+        run_dir = work / "runs" / f"{phase}-{i}-{time.time_ns()}"
+        full = {**spec, "tokens": str(tokens), "model_dir": str(built[model]), "out": str(run_dir)}
         t = time.perf_counter()
         cmd = [sys.executable, "-m", "bench.gpu", "worker", json.dumps(full)]
         try:
@@ -515,6 +518,7 @@ def device_run(tokens: Path, out: Path, work: Path, phase: str = "core", budget_
         except subprocess.TimeoutExpired:
             row = {**spec, "error": "timed out at the budget"}
         cost.setdefault(model, []).append(time.perf_counter() - t)
+        shutil.rmtree(run_dir, ignore_errors=True)
         _emit(out, {"kind": "run", **row})
     _emit(out, {"kind": "done", "phase": phase, "seconds": time.perf_counter() - t_start})
 
