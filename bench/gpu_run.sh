@@ -16,7 +16,6 @@ PHASE=${1:-core}
 
 if [ "$PHASE" = "--prepare" ]; then
   set -e
-  grep -qx '/.whl/' .gitignore || echo '/.whl/' >> .git/info/exclude
   [ -n "$(ls .whl/*.whl 2>/dev/null)" ] || ../shared/gpu/fetch-wheels.sh .whl
   PY=${PY:-python3}
   [ -x /work/main/.venv/bin/python ] && PY=/work/main/.venv/bin/python

@@ -73,3 +73,16 @@ def test_both_sides_train_identical_batches_and_tokens(token_file, tiny_qwen25, 
     text = gpu.report(rows)
     assert f"| qwen-1.5b | lora | {case} | not run |" in text
     assert "byte-identical batches" in text and "exactly the token file's tokens" in text
+
+
+def test_device_run_skips_what_the_budget_cannot_hold(token_file, tmp_path):
+    path, _ = token_file
+    out = tmp_path / "results.jsonl"
+    gpu.device_run(path, out, tmp_path / "work", phase="core", budget_s=5, smoke=True)
+    rows = gpu.read_results(out)
+    kinds = [r["kind"] for r in rows]
+    assert kinds[:2] == ["env", "peak"] and kinds[-1] == "done"
+    skipped = [r for r in rows if r["kind"] == "skipped"]
+    assert len(skipped) == len(gpu.plan("core", smoke=True)) and "s left" in skipped[0]["why"]
+    assert not (tmp_path / "work" / "models").exists()  # nothing was built for runs that could not fit
+    assert "Not measured:" in gpu.report(rows)
