@@ -201,6 +201,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(0)
+    if spec["side"] == "grpo":
+        return {**_public(spec), **_run_grpo(spec)}
     data = json.loads(Path(spec["tokens"]).read_text(encoding="utf-8"))
     case = data["cases"][spec["case"]]
     steps, warmup = spec["steps"], spec["warmup"]
@@ -353,6 +355,31 @@ def _run_baseline(spec: dict[str, Any], case: dict[str, Any], probe: _Probe) -> 
     return {"estimate_gb": est.allocated_gb, "optimizer": getattr(args.optim, "value", str(args.optim))}
 
 
+def _run_grpo(spec: dict[str, Any]) -> dict[str, Any]:
+    """A few GRPO steps (``jaft grpo``'s path) on bundled math problems; the time split from metrics.jsonl.
+
+    A random-weight model never samples EOS, so every completion runs to ``max_completion_length``: the
+    generated token count is fixed, and tokens/s compares the generation backends directly.
+    """
+    from jaft.config import load_run_config
+    from jaft.data.mathgen import generate
+    from jaft.data.records import Record
+    from jaft.train.grpo import run_grpo, step_time_split
+
+    recs = [Record(kind="prompt_completion", prompt=r["problem"], completion=r["solution"], answer=r["answer"])
+            for r in generate(64, seed=0)]
+    n = spec.get("generations", 16)
+    cfg = load_run_config(sets=[
+        f"model.model_name={spec['model_dir']}", f"train.output_dir={spec['out']}", "train.method=lora",
+        f"grpo.max_steps={spec['steps']}", f"grpo.batch_size={n}", f"grpo.num_generations={n}",
+        f"grpo.max_completion_length={spec.get('completion_tokens', 128)}", "train.logging_steps=1",
+        "train.save_steps=100000", *spec.get("sets", []),
+    ])
+    run = run_grpo(cfg, records=recs)
+    rows = [r for r in run.read_metrics() if "time/generation_s" in r][spec["warmup"]:]
+    return {"split": step_time_split(rows), "generation": run.read_run_file()["applied"]["generation"]["value"]}
+
+
 # ---- the device run --------------------------------------------------------------------------------------
 
 
@@ -452,6 +479,15 @@ def plan(phase: str, smoke: bool = False) -> list[dict[str, Any]]:
         if not smoke:
             for name, sets in SLOW_LEVERS.items():
                 add("qwen-1.5b", "lora", lever_case, "jaft", lever=name, sets=sets)
+    if phase in ("grpo", "all"):
+        # GRPO generation, 16 completions × 128 tokens per step (issue 14's measurement: HF generate, ~270 tokens/s).
+        steps, warmup = (2, 1) if smoke else (4, 1)
+        for backend in ("continuous batching", "generate"):
+            on = "true" if backend == "continuous batching" else "false"
+            runs.append({"model": "qwen-1.5b", "method": "lora", "case": "grpo", "side": "grpo", "steps": steps,
+                         "warmup": warmup, "backend": backend, "generations": 4 if smoke else 16,
+                         "completion_tokens": 16 if smoke else 128,
+                         "sets": [f"grpo.continuous_batching={on}"]})
     return runs
 
 
@@ -488,7 +524,7 @@ def device_run(tokens: Path, out: Path, work: Path, phase: str = "core", budget_
     _emit(out, {"kind": "peak", "tflops": matmul_peak_tflops(smoke)})
     work.mkdir(parents=True, exist_ok=True)
     cost: dict[str, list[float]] = {}  # measured wall seconds per model, to predict the next run
-    guess = {"llama-8b": 60.0, "qwen-1.5b": 25.0}
+    guess = {"llama-8b": 60.0, "qwen-1.5b": 40.0 if phase == "grpo" else 25.0}
     built: dict[str, Path] = {}
     for i, spec in enumerate(plan(phase, smoke)):
         model = spec["model"]
@@ -585,7 +621,7 @@ def report(rows: list[dict[str, Any]]) -> str:
         "| MFU base / jaft | peak GB base / jaft | jaft estimate GB (÷ measured) | jaft applied |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    keys = sorted({(r["model"], r["method"], r["case"]) for r in runs if "lever" not in r},
+    keys = sorted({(r["model"], r["method"], r["case"]) for r in runs if "lever" not in r and r["side"] != "grpo"},
                   key=lambda k: (list(MODELS).index(k[0]) if k[0] in MODELS else 9, k[1], k[2]))
     for model, method, case in keys:
         same = [r for r in runs if (r["model"], r["method"], r["case"]) == (model, method, case) and "lever" not in r]
@@ -616,13 +652,24 @@ def report(rows: list[dict[str, Any]]) -> str:
             rel = (f"{r['tokens_per_s'] / default['tokens_per_s']:.2f}" if default and r.get("tokens_per_s")
                    and default.get("tokens_per_s") else "—")
             lines.append(f"| {r['lever']} | {tps(r)} | {rel} | {gb(r.get('peak_gb'))} |")
+    grpo = [r for r in runs if r["side"] == "grpo"]
+    if grpo:
+        lines += ["", "GRPO, Qwen-1.5B shape, LoRA, 16 completions × 128 tokens per step (every completion runs to the "
+                  "limit: random weights never sample EOS), seconds per step after one warm-up step:", "",
+                  "| generation | generated tokens/s | generation s | scoring s | training s |", "|---|---|---|---|---|"]
+        for r in grpo:
+            sp = r.get("split", {})
+            lines.append(f"| {r.get('generation', r.get('backend'))} | {sp.get('generated tokens / s', '—')} "
+                         f"| {sp.get('generation s / step', '—')} | {sp.get('scoring s / step', '—')} "
+                         f"| {sp.get('training s / step', '—')} |")
+    runs = [r for r in runs if r["side"] != "grpo"]
     mismatched = [r for r in runs if r.get("tokens_seen") != r.get("tokens_expected")]
-    lines += ["", "Token counts: " + ("every run trained exactly the token file's tokens." if not mismatched else
+    lines += [] if not runs else ["", "Token counts: " + ("every run trained exactly the token file's tokens." if not mismatched else
               f"{len(mismatched)} run(s) saw other token counts than the file: "
               + ", ".join(f"{r['side']} {r['model']} {r['case']}" for r in mismatched))]
     differing = different_batches(runs)
-    lines.append("Batches: " + ("every side of every case saw byte-identical batches (fingerprints of the "
-                                "non-pad rows)." if not differing else "differ in " + ", ".join(differing)))
+    lines += [] if not runs else [("Batches: " + ("every side of every case saw byte-identical batches (fingerprints of the "
+                                "non-pad rows)." if not differing else "differ in " + ", ".join(differing)))]
     if skipped or errors:
         lines += ["", "Not measured: " + "; ".join(
             [f"{r['side']} {r['model']} {r['method']} {r['case']} {r.get('lever', '')} (budget)" for r in skipped]
@@ -675,7 +722,7 @@ def main(argv: list[str]) -> int:
     pd.add_argument("--tokens", type=Path, required=True)
     pd.add_argument("--out", type=Path, required=True)
     pd.add_argument("--work", type=Path, default=ROOT / ".bench-models")
-    pd.add_argument("--phase", choices=["core", "more", "all"], default="core")
+    pd.add_argument("--phase", choices=["core", "more", "grpo", "all"], default="core")
     pd.add_argument("--budget-s", type=float, default=480)
     pd.add_argument("--smoke", action="store_true")
     pw = sub.add_parser("worker")

@@ -6,10 +6,11 @@
 # On the GPU, through the device tool (carry [".whl", ".bench-gpu"], timeout_s 600):
 #                                      bash bench/gpu_run.sh core     # ≤ 9 min: jaft vs both baselines, LoRA
 #                                      bash bench/gpu_run.sh more     # the rest: 8B mix4096, levers, QLoRA
+#                                      bash bench/gpu_run.sh grpo     # ~2 min: GRPO generation backends, time split
 # Each writes JSON lines to $OUT/gpu-<phase>.jsonl as results arrive (and stops starting runs before
 # BUDGET_S seconds, default 480 for core, 240 for more). Call `more` right after `core` (the machine
 # goes back after ~30 s idle). Back here:
-#                                      python -m bench gpu --report <files_at>/gpu-core.jsonl <files_at>/gpu-more.jsonl
+#                                      python -m bench gpu --report <files_at>/gpu-core.jsonl <files_at>/gpu-more.jsonl ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PHASE=${1:-core}
@@ -34,6 +35,7 @@ export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True TOKENIZERS_PARALLELISM=f
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 case "$PHASE" in
   core) BUDGET=${BUDGET_S:-480} ;;
+  grpo) BUDGET=${BUDGET_S:-150} ;;
   *)    BUDGET=${BUDGET_S:-240} ;;
 esac
 python3 -m bench.gpu device --tokens .bench-gpu/tokens.json --out "$OUT/gpu-$PHASE.jsonl" \
