@@ -2,6 +2,7 @@
 
     python -m bench              # every benchmark
     python -m bench data export  # only these (their sections are replaced, the others kept)
+    python -m bench gpu --report FILE   # the GPU section from a lent GPU's results (bench/gpu_run.sh)
 
 Each benchmark is a module ``bench/<name>.py`` with ``run() -> str`` returning a Markdown section
 whose figures were measured side by side in that one run.
@@ -56,6 +57,17 @@ def update(sections: dict[str, str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["gpu"] and "--report" in argv:
+        from bench.gpu import read_results, report
+
+        files = [Path(f) for f in argv[argv.index("--report") + 1:]]
+        if not files:
+            print("usage: python -m bench gpu --report RESULTS.jsonl [MORE.jsonl ...]", file=sys.stderr)
+            return 2
+        body = report([row for f in files for row in read_results(f)])
+        update({"gpu": body})
+        print(body, flush=True)
+        return 0
     names = argv or available()
     unknown = [n for n in names if n not in available() and n != "gpu"]
     if unknown:

@@ -21,7 +21,7 @@ def preset(entry, method: str) -> dict:
         "gradient_accumulation": entry.recommended_gradient_accumulation,
         "learning_rate": entry.recommended_learning_rate * (FULL_LR_SCALE if method == "full" else 1.0),
         "max_seq_length": entry.recommended_max_seq_length,
-        "gradient_checkpointing": True,
+        # No gradient_checkpointing: the planner turns it on only when memory needs it (it costs ~1/3 compute).
     }
     data = {"model": {"model_type": entry.key}, "train": train}
     if method != "full":

@@ -31,7 +31,26 @@ def test_estimate_orders_methods_and_checkpointing():
     no_gc = estimate_training(arch, "lora", gradient_checkpointing=False, **kw)
     assert no_gc.activations_gb > 5 * lora.activations_gb
     fused = estimate_training(arch, "lora", fused_cross_entropy=True, **kw)
-    assert fused.logits_gb == 0 and lora.logits_gb > 1
+    assert fused.logits_gb < lora.logits_gb / 10 and lora.logits_gb > 1
+
+
+def test_estimate_matches_measured_h200_peak():
+    # Issue 14, measured on an H200 with `torch.cuda.max_memory_allocated`: Llama-8B shape with Qwen2.5's
+    # 152,064-row vocabulary, LoRA r=16 on all linear layers, 4 × 1024 tokens, checkpointing, TRL's fused LM
+    # head: 19.7 GB (the old estimate, 24.0 GB, counted whole logits and the CUDA context: +22 %).
+    arch = reg.get("llama-8b").arch.model_copy(update={"vocab_size": 152064})
+    e = estimate_training(arch, "lora", batch_size=4, seq_len=1024, gradient_checkpointing=True, lora_r=16,
+                          fused_cross_entropy=True)
+    assert e.allocated_gb == pytest.approx(19.7, rel=0.05)
+    assert e.total_gb == pytest.approx(e.allocated_gb + 0.8)
+
+
+def test_checkpointing_only_when_memory_needs_it():
+    roomy = plan_training(reg.get("qwen-1.5b"), Hardware.with_gpus(80), method="lora", batch_size=4, seq_len=1024)
+    assert not roomy.gradient_checkpointing
+    tight = plan_training(reg.get("llama-8b"), Hardware.with_gpus(24), method="lora", batch_size=4, seq_len=2048)
+    assert tight.gradient_checkpointing
+    assert any(r.startswith("gradient checkpointing on:") for r in tight.reasons)
 
 
 def test_lora_count_matches_peft(tiny_qwen):

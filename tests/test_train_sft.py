@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -170,3 +171,53 @@ def test_extended_vocabulary_rows_train_under_lora(tiny_qwen, tmp_path):
     assert changed[new_ids].all()
     old = [i for i in range(before.shape[0]) if i not in set(new_ids)]
     assert not changed[old].any()
+
+
+def test_speed_levers_recorded_and_token_metrics_off_by_default(tiny_qwen, tmp_path):
+    run = train(tiny_qwen, tmp_path / "off", "train.max_steps=2")
+    applied = run.read_run_file()["applied"]
+    # CPU: no Triton kernels, fused AdamW; checkpointing off because the planner's estimate fits.
+    assert applied["use_liger"]["value"] is False and "CUDA" in applied["use_liger"]["why"]
+    assert applied["optimizer"]["value"] == "adamw_torch_fused"
+    assert applied["torch_compile"]["value"] is False
+    assert applied["gradient_checkpointing"]["value"] is False
+    assert applied["gradient_checkpointing"]["why"].startswith("off: the estimate")
+    rows = run.read_metrics()
+    assert any("loss" in r for r in rows)
+    assert not any("entropy" in r or "mean_token_accuracy" in r for r in rows)
+    on = train(tiny_qwen, tmp_path / "on", "train.max_steps=2", "train.token_metrics=true")
+    assert on.read_run_file()["applied"]["token_metrics"] == {"value": True, "source": "config", "why": "set by you"}
+    assert any("mean_token_accuracy" in r for r in on.read_metrics())
+
+
+@pytest.mark.parametrize("packing", ["false", "true"])
+def test_fixed_examples_train_in_the_given_batches(tiny_qwen, tmp_path, monkeypatch, packing):
+    # Benchmarks hand jaft pre-tokenized batches: each step must see exactly the given rows, in order, and
+    # the non-pad token count must be theirs (padded or padding-free).
+    from trl import SFTTrainer
+
+    examples = [{"input_ids": [5 + i] * n, "completion_mask": [0] * 2 + [1] * (n - 2)}
+                for i, n in enumerate([9, 4, 7, 12, 3, 8, 6, 10])]
+    seen: list[list[int]] = []
+    real = []
+    orig = SFTTrainer.compute_loss
+
+    def spy(self, model, inputs, *a, **k):
+        if "attention_mask" in inputs:
+            rows = [ids[m.bool()].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)]
+        else:  # padding-free: one row, position_ids restart at 0 for each example
+            ids, pos = inputs["input_ids"][0].tolist(), inputs["position_ids"][0].tolist()
+            starts = [i for i, p in enumerate(pos) if p == 0] + [len(ids)]
+            rows = [ids[a:b] for a, b in itertools.pairwise(starts)]
+        seen.extend(r[0] for r in rows)
+        real.append(sum(len(r) for r in rows))
+        return orig(self, model, inputs, *a, **k)
+
+    monkeypatch.setattr(SFTTrainer, "compute_loss", spy)
+    cfg = load_run_config(sets=[f"model.model_name={tiny_qwen}", f"train.output_dir={tmp_path / 'r'}",
+                                "train.save_steps=1000", "train.batch_size=4", "train.gradient_accumulation=1",
+                                "train.max_steps=2", f"train.packing={packing}", "train.max_seq_length=16"])
+    run = run_sft(cfg, examples=examples, generation_test=False)
+    assert seen == [5 + i for i in range(8)]
+    assert real == [9 + 4 + 7 + 12, 3 + 8 + 6 + 10]
+    assert run.read_run_file()["applied"]["batching"]["value"] == ("packed" if packing == "true" else "grouped")

@@ -22,7 +22,13 @@ BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "nf4": 0.
 NF4_EFFECTIVE = (4 + 0.127) / 8
 # Q4_K_M averages ~4.85 bits per weight in llama.cpp's own tables.
 Q4_K_M_BYTES = 4.85 / 8
+# The CUDA context and kernels live outside PyTorch's allocator: counted against the device, never in
+# `torch.cuda.max_memory_allocated` (what bench/gpu.py measures).
 CUDA_CONTEXT_GB = 0.8
+# TRL's fused LM head (trl/trainer/utils.py add_fused_lm_head, trl/kernels/chunked_logprob.py) projects
+# TOKEN_CHUNK_SIZE = 4096 tokens × _CHUNKED_LOGPROB_CHUNK_SIZE = 32768 vocabulary rows per tile in the compute
+# dtype and accumulates the hidden-state gradient in fp32: the whole logits tensor never exists.
+FUSED_HEAD_TILE = (4096, 32768)
 # 22B and up train in 4-bit by default (seed 002: "32B/22B → 4bit").
 QLORA_THRESHOLD_B = 22.0
 MIN_SEQ_LEN = 256
@@ -57,9 +63,13 @@ class Estimate:
     activations_gb: float
     logits_gb: float
     context_gb: float
+    # With checkpointing, the one block recomputed during backward (part of ``activations_gb``). It and the
+    # LM head's transient never coexist: the head's tensors are freed before backward reaches the blocks.
+    recompute_gb: float = 0.0
 
     @property
-    def total_gb(self) -> float:
+    def allocated_gb(self) -> float:
+        """What the framework allocates at the step's peak: comparable to ``torch.cuda.max_memory_allocated``."""
         return (
             self.weights_gb
             + self.trainable_weights_gb
@@ -67,11 +77,17 @@ class Estimate:
             + self.optimizer_gb
             + self.activations_gb
             + self.logits_gb
-            + self.context_gb
+            - min(self.logits_gb, self.recompute_gb)
         )
+
+    @property
+    def total_gb(self) -> float:
+        """The device's peak: ``allocated_gb`` plus the CUDA context."""
+        return self.allocated_gb + self.context_gb
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        d["allocated_gb"] = round(self.allocated_gb, 3)
         d["total_gb"] = round(self.total_gb, 3)
         return d
 
@@ -127,13 +143,20 @@ def estimate_training(
 
     tokens = batch_size * seq_len
     per_layer = activation_bytes_per_token_per_layer(arch, method, act_bytes) * tokens
+    recompute = 0.0
     if gradient_checkpointing:
         # Only each block's input survives; one block is recomputed at a time during backward.
+        recompute = per_layer
         acts = arch.num_hidden_layers * tokens * arch.hidden_size * act_bytes + per_layer
     else:
         acts = arch.num_hidden_layers * per_layer
-    # Logits, their fp32 upcast for the loss and its gradient: the 152k vocabulary makes this big.
-    logits = 0.0 if fused_cross_entropy else tokens * arch.vocab_size * (act_bytes + 4.0 + 2.0)
+    if fused_cross_entropy:
+        # One tile of logits in the compute dtype plus the fp32 gradient of the final hidden states.
+        tile_tokens, tile_vocab = FUSED_HEAD_TILE
+        logits = min(tokens, tile_tokens) * min(arch.vocab_size, tile_vocab) * act_bytes + tokens * arch.hidden_size * 4.0
+    else:
+        # Logits, their fp32 upcast for the loss and its gradient: the 152k vocabulary makes this big.
+        logits = tokens * arch.vocab_size * (act_bytes + 4.0 + 2.0)
     return Estimate(
         method=method,
         weights_gb=weights / GB,
@@ -144,6 +167,7 @@ def estimate_training(
         activations_gb=acts / GB,
         logits_gb=logits / GB,
         context_gb=CUDA_CONTEXT_GB if on_gpu else 0.0,
+        recompute_gb=recompute / GB,
     )
 
 
@@ -221,8 +245,9 @@ def plan_training(
     accum = gradient_accumulation or entry.recommended_gradient_accumulation
     effective = batch * accum
     seq = seq_len or entry.recommended_max_seq_length
-    # On a GPU memory is the constraint; on CPU (tiny models) recomputation only costs time.
-    gc = hw.has_gpu if gradient_checkpointing is None else gradient_checkpointing
+    # Checkpointing recomputes every block's forward during backward (about a third more compute per step,
+    # measured in bench/gpu.py): on only when the estimate says memory needs it (below).
+    gc = False if gradient_checkpointing is None else gradient_checkpointing
 
     def est(m: Method, b: int, s: int, g: bool) -> Estimate:
         return estimate_training(
@@ -231,16 +256,18 @@ def plan_training(
         )
 
     def fits(e: Estimate) -> bool:
-        if e.total_gb <= budget:
+        # The budget already leaves out the CUDA context: compare what the allocator will hold.
+        if e.allocated_gb <= budget:
             return True
         # Model parallel across GPUs (seed 003): weights split, activations on each device in turn.
-        return len(budget_per_gpu) > 1 and e.total_gb <= total_budget * 0.9
+        return len(budget_per_gpu) > 1 and e.allocated_gb <= total_budget * 0.9
 
     e = est(method, batch, seq, gc)
     if not fits(e) and not gc and gradient_checkpointing is None:
+        prev = e.allocated_gb
         gc = True
         e = est(method, batch, seq, gc)
-        reasons.append("gradient checkpointing on to fit memory")
+        reasons.append(f"gradient checkpointing on: {prev:.1f} GB without it exceeds the {budget:.1f} GB budget")
     while not fits(e) and batch > 1 and batch_size is None:
         batch //= 2
         accum = max(1, effective // batch)
@@ -260,7 +287,7 @@ def plan_training(
         tips = ["--method qlora"] if method != "qlora" else []
         tips += ["a smaller --seq-len", "a smaller LoRA r (--set lora.r=8)", "a smaller model"]
         warnings.append(
-            f"estimated {e.total_gb:.1f} GB exceeds the {budget:.1f} GB available"
+            f"estimated {e.allocated_gb:.1f} GB exceeds the {budget:.1f} GB available"
             + (f" per GPU ({total_budget:.1f} GB across {len(hw.gpus)})" if len(hw.gpus) > 1 else "")
             + ": try " + ", ".join(tips)
         )
@@ -269,7 +296,7 @@ def plan_training(
     max_memory: dict[str, str] | None = None
     if hw.has_gpu:
         device_map = "auto"
-        if len(hw.gpus) > 1 and e.total_gb > budget:
+        if len(hw.gpus) > 1 and e.allocated_gb > budget:
             max_memory = {str(g.index): f"{int(b)}GB" for g, b in zip(hw.gpus, budget_per_gpu, strict=True)}
             max_memory["cpu"] = f"{int(hw.ram_total_gb * 0.5)}GB"
             reasons.append(f"model parallel over {len(hw.gpus)} GPUs with max_memory per GPU")

@@ -31,8 +31,13 @@ class GrpoSection(StrictModel):
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     answer_column: str = "answer"
     log_completions: int = Field(2, ge=0, description="sample completions logged per log step")
-    use_vllm: bool = False
-    vllm_mode: str = Field("server", pattern="^(server|colocate)$")
+    use_vllm: bool | None = Field(
+        None, description="vLLM generation (default: colocate when vllm is installed on CUDA)")
+    vllm_mode: str | None = Field(
+        None, pattern="^(server|colocate)$",
+        description="server (`trl vllm-serve --model ...` running) or colocate (default: colocate)")
+    continuous_batching: bool | None = Field(
+        None, description="transformers' continuous batching for generation without vLLM (default: on CUDA)")
     vllm_server_host: str = "127.0.0.1"
     vllm_server_port: int = 8000
 

@@ -26,7 +26,13 @@ class TrainSection(StrictModel):
         None,
         description="padding-free packing (default: on with flash-attention, else length-grouped batches)",
     )
-    use_liger: bool | None = Field(None, description="Liger fused kernels (default: on CUDA when installed)")
+    use_liger: bool | None = Field(
+        None, description="Liger RMSNorm/SwiGLU/RoPE kernels (default: on CUDA when liger-kernel is installed)")
+    torch_compile: bool | None = Field(None, description="torch.compile the model (default: off)")
+    optimizer: str | None = Field(
+        None, description="transformers optimizer name (default: adamw_torch_fused on CUDA and CPU, adamw_torch elsewhere)")
+    token_metrics: bool | None = Field(
+        None, description="TRL's per-step entropy and token accuracy in metrics.jsonl (default: off, they cost time)")
     logging_steps: int = Field(10, ge=1)
     eval_steps: int | None = Field(None, ge=1)
     save_steps: int = Field(100, ge=1)

@@ -75,6 +75,95 @@ class _AnnealingTrainerMixin:
                               outputs=("log_probs", "entropy") if i == 0 else ("log_probs",))
 
 
+class _TimedStepsMixin:
+    """Seconds of each optimizer step spent generating, scoring (reward functions) and training, logged as
+    ``time/generation_s``, ``time/scoring_s``, ``time/training_s`` with ``generation/tokens_per_s``.
+
+    Scoring runs inside generation's caller and both inside ``training_step``: training is the step's time
+    less the other two. CUDA is synchronised at each boundary so queued kernels land in the right part.
+    """
+
+    _spent: dict[str, float] | None = None
+
+    def _clock(self) -> float:
+        import time
+
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def _add(self, part: str, seconds: float) -> None:
+        if self._spent is None:
+            self._spent = {"generation": 0.0, "scoring": 0.0, "tokens": 0.0}
+        self._spent[part] += seconds
+
+    def _generate(self, prompts):
+        t = self._clock()
+        out = super()._generate(prompts)
+        self._add("generation", self._clock() - t)
+        self._add("tokens", float(sum(len(ids) for ids in out[1])))  # out[1]: completion ids per sample
+        return out
+
+    def _calculate_rewards(self, *args, **kwargs):
+        t = self._clock()
+        out = super()._calculate_rewards(*args, **kwargs)
+        self._add("scoring", self._clock() - t)
+        return out
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        if self._spent is None:
+            self._add("generation", 0.0)
+        if getattr(self, "_step_t0", None) is None:
+            self._step_t0 = self._clock()
+        out = super().training_step(model, inputs, num_items_in_batch)
+        if self._step % self.current_gradient_accumulation_steps == 0:  # TRL counts micro-steps in _step
+            total = self._clock() - self._step_t0
+            s = self._spent
+            m = self._metrics["train"]
+            m["time/generation_s"].append(s["generation"])
+            m["time/scoring_s"].append(s["scoring"])
+            m["time/training_s"].append(max(0.0, total - s["generation"] - s["scoring"]))
+            if s["generation"] > 0:
+                m["generation/tokens_per_s"].append(s["tokens"] / s["generation"])
+            self._spent, self._step_t0 = None, None
+        return out
+
+
+def generation_backend(cfg: RunConfig, hw: Any, load_in: str) -> tuple[dict[str, Any], Applied]:
+    """GRPOConfig settings for generation, and why: vLLM, transformers' continuous batching, or ``generate``.
+
+    vLLM when asked for, or (by default) colocated when it is installed on CUDA. Else continuous batching
+    (TRL's ``use_transformers_continuous_batching``: paged attention, finished sequences replaced at once)
+    on CUDA for 16-bit weights; TRL casts the model to bf16 for it, which a 4-bit bitsandbytes model refuses.
+    Elsewhere one padded ``generate`` call.
+    """
+    import importlib.util
+
+    g = cfg.grpo
+    cuda = getattr(hw, "backend", "cpu") == "cuda"
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    use_vllm = g.use_vllm if g.use_vllm is not None else (cuda and has_vllm)
+    if use_vllm:
+        mode = g.vllm_mode or "colocate"
+        source = "config" if g.use_vllm else "strategy"
+        why = "set by you" if g.use_vllm else "vLLM is installed: colocated in this process (no server to start)"
+        return ({"use_vllm": True, "vllm_mode": mode, "vllm_server_host": g.vllm_server_host,
+                 "vllm_server_port": g.vllm_server_port}, Applied(f"vllm ({mode})", source, why))
+    if g.continuous_batching is not None:
+        on, source, why = g.continuous_batching, "config", "set by you"
+    elif not cuda:
+        on, source, why = False, "strategy", "continuous batching needs CUDA; one padded generate call"
+    elif load_in in ("4bit", "8bit"):
+        on, source, why = False, "strategy", "TRL casts the model to bf16 for continuous batching; a quantized base cannot"
+    else:
+        on, source, why = True, "strategy", ("no vLLM: transformers' continuous batching (paged KV cache, a finished "
+                                             "completion's slot refilled at once) instead of padded generate")
+    return ({"use_vllm": False, "use_transformers_continuous_batching": on},
+            Applied("continuous batching" if on else "generate", source, why))
+
+
 def annealed(step: int, total: int, t0: float, t1: float) -> float:
     """Linear schedule from t0 (step 0) to t1 (last step)."""
     if total <= 1:
@@ -128,7 +217,7 @@ def run_grpo(
     if from_run and not Path(from_run).is_dir():
         raise JaftError(f"{from_run}: no such run directory; --from wants the --output of a `jaft train` run")
     reward_funcs, reward_weights = resolve_rewards(g.rewards, g.max_completion_length)
-    if g.use_vllm:
+    if g.use_vllm:  # asked for explicitly (by default vLLM is only used when installed)
         import importlib.util
 
         if importlib.util.find_spec("vllm") is None:
@@ -219,6 +308,7 @@ def run_grpo(
     }
     for k in reward_keys:
         summary[f"last {k}"] = round(last.get(k, float("nan")), 4) if last else "—"
+    summary.update(step_time_split(metrics_rows))
     samples = [s for r in metrics_rows for s in r.get("samples", [])][-4:]
     sections = {}
     if samples:
@@ -239,6 +329,17 @@ def run_grpo(
     return run
 
 
+def step_time_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean seconds per logged step in generation, scoring and training, and generated tokens per second."""
+    out: dict[str, Any] = {}
+    for key, label in (("time/generation_s", "generation s / step"), ("time/scoring_s", "scoring s / step"),
+                       ("time/training_s", "training s / step"), ("generation/tokens_per_s", "generated tokens / s")):
+        vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+        if vals:
+            out[label] = round(sum(vals) / len(vals), 3 if key.startswith("time") else 1)
+    return out
+
+
 def _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_weights, run: RunDir):
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback
@@ -249,8 +350,17 @@ def _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_
 
     g, t = cfg.grpo, cfg.train
 
-    class Trainer(_AnnealingTrainerMixin, GRPOTrainer):
+    class Trainer(_TimedStepsMixin, _AnnealingTrainerMixin, GRPOTrainer):
         pass
+
+    gen_args, res.applied["generation"] = generation_backend(cfg, hw, res.load_in)
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    if gen_args.pop("use_transformers_continuous_batching", False):
+        # TRL < 1.2 calls it use_transformers_paged.
+        gen_args["use_transformers_continuous_batching" if "use_transformers_continuous_batching" in known
+                 else "use_transformers_paged"] = True
 
     args = GRPOConfig(
         output_dir=str(run.checkpoints_dir),
@@ -276,11 +386,9 @@ def _make_trainer(cfg, res, hw, model, tokenizer, dataset, reward_funcs, reward_
         seed=t.seed,
         disable_tqdm=True,
         log_completions=False,
-        use_vllm=g.use_vllm,
-        vllm_mode=g.vllm_mode,
-        vllm_server_host=g.vllm_server_host,
-        vllm_server_port=g.vllm_server_port,
+        optim=res.optimizer,
         ddp_find_unused_parameters=False,
+        **gen_args,
     )
     holder: dict[str, Any] = {}
 

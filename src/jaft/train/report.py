@@ -14,7 +14,10 @@ def plot_curves(run: RunDir, keys: tuple[str, ...] = ("loss", "eval_loss"), name
     series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float))] for k in keys}
     if not any(series.values()):
         return None
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a minimal install (e.g. a GPU image with only the training stack): report without plot
+        return None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -26,11 +26,16 @@ def run_sft(
     data: list[str] | None = None,
     records: tuple[list[Record], list[Record]] | None = None,
     generation_test: bool | None = None,
+    examples: list[dict[str, list[int]]] | None = None,
 ) -> RunDir:
     """Train, save, test and report.
 
     ``data``: a prepared dir or raw files (default: ``cfg.data.path``, else the execution mode's data).
     ``records`` bypasses data loading (for library use and tests).
+    ``examples``: already tokenized examples (``input_ids`` and ``completion_mask``, equal lengths, each within
+    the sequence length), trained in the given order, ``batch_size`` at a time, neither shuffled nor regrouped:
+    a benchmark gives jaft exactly the batches its baseline gets (bench/gpu.py). "packed" batching then
+    flattens each batch padding-free instead of packing across batches.
     """
     console = console or Console(stderr=True)
     from jaft.hardware import apply_gpu_tuning, detect
@@ -72,7 +77,9 @@ def run_sft(
         print_applied(console, choice, res, hw)
 
     # Data ---------------------------------------------------------------------------------------------
-    if records is None:
+    if examples is not None:
+        train_recs, val_recs, data_source = [], [], f"{len(examples)} tokenized examples passed in (fixed order)"
+    elif records is None:
         from jaft.train.data import load_records
 
         train_recs, val_recs, data_source = load_records(cfg, data, run.path, console)
@@ -88,7 +95,10 @@ def run_sft(
     from jaft.train.data import build_dataset
 
     system = cfg.train.system_prompt
-    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
+    if examples is not None:
+        train_ds, train_stats = _fixed_examples(examples, res.max_seq_length)
+    else:
+        train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
     eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system) if val_recs
                            else (None, None))
     if is_main_process():
@@ -101,7 +111,7 @@ def run_sft(
     if is_main_process():
         record_run(run, "sft", cfg, res, hw, status="running", **facts)
 
-    trainer = _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run)
+    trainer = _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run, fixed_order=examples is not None)
     result, seconds = train_guarded(trainer, res, run, resume_ckpt,
                                     "lower --lr, raise warmup (--set train.warmup_ratio=0.1) or check the data")
     if not is_main_process():
@@ -144,13 +154,34 @@ def run_sft(
     return run
 
 
-def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir):
+def _fixed_examples(examples: list[dict[str, list[int]]], max_length: int):
+    """A dataset of already tokenized examples, checked, with the same counts as build_dataset's."""
+    from datasets import Dataset
+
+    rows = []
+    for i, ex in enumerate(examples):
+        ids, mask = list(ex["input_ids"]), list(ex["completion_mask"])
+        if len(ids) != len(mask) or not 0 < len(ids) <= max_length:
+            raise JaftError(f"example {i}: input_ids and completion_mask must have one equal length in 1..{max_length}")
+        rows.append({"input_ids": ids, "completion_mask": mask})
+    stats = {"records": len(rows), "examples": len(rows), "truncated": 0, "dropped_no_completion": 0,
+             "tokens": sum(len(r["input_ids"]) for r in rows),
+             "completion_tokens": sum(sum(r["completion_mask"]) for r in rows)}
+    return Dataset.from_list(rows), stats
+
+
+def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir, fixed_order: bool = False):
     from trl import SFTConfig, SFTTrainer
 
     from jaft.train.callbacks import MetricsCallback, NanGuard, ProgressCallback
     t = cfg.train
     packed = res.batching == "packed"
-    use_liger = (t.use_liger if t.use_liger is not None else _liger_available()) and hw.backend == "cuda"
+    # Fixed batches (a benchmark's): "packed" flattens each batch as given instead of packing across batches.
+    pack_across = packed and not fixed_order
+    if fixed_order:
+        sampling = "sequential"
+    else:
+        sampling = "random" if packed else "group_by_length"
     args = SFTConfig(
         output_dir=str(run.checkpoints_dir),
         per_device_train_batch_size=res.batch_size,
@@ -174,22 +205,33 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
         fp16=res.precision == "fp16",
         # Checkpointing is applied to the model before PEFT wraps it (see load_for_training).
         gradient_checkpointing=False,
-        max_length=res.max_seq_length,
-        packing=packed,
+        # Padding-free without packing does not truncate: fixed examples are checked against the length instead.
+        max_length=None if packed and fixed_order else res.max_seq_length,
+        packing=pack_across,
         packing_strategy="bfd",
         padding_free=packed,
-        train_sampling_strategy="random" if packed else "group_by_length",
+        train_sampling_strategy=sampling,
         completion_only_loss=True,
         report_to=list(t.report_to) or "none",
         seed=t.seed,
         data_seed=t.seed,
-        use_liger_kernel=use_liger,
+        use_liger_kernel=res.use_liger,
+        optim=res.optimizer,
+        torch_compile=res.torch_compile,
         disable_tqdm=True,
         use_cpu=not hw.has_gpu,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
     )
-    trainer = SFTTrainer(
+    class Trainer(SFTTrainer):
+        def log(self, logs, start_time=None):
+            if not res.token_metrics:
+                for metrics in self._metrics.values():
+                    metrics.pop("entropy", None)
+                    metrics.pop("mean_token_accuracy", None)
+            super().log(logs, start_time)
+
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -202,19 +244,48 @@ def _make_trainer(cfg, res, hw, model, tokenizer, train_ds, eval_ds, run: RunDir
 
     for cb in (PrinterCallback, HFProgress):
         trainer.remove_callback(cb)
+    if not res.token_metrics:
+        _log_probs_only(trainer.model)
     return trainer
+
+
+def _log_probs_only(model: Any) -> None:
+    """Re-patch TRL's fused LM head to compute only log-probabilities, not entropy and top-1 (logging only).
+
+    TRL's SFTTrainer reads ``outputs.entropy`` and ``outputs.is_top1`` for its metrics: they become zeros of
+    the right shape (no vocabulary pass), and ``Trainer.log`` above drops the two meaningless averages.
+    """
+    import functools
+    import types
+
+    import torch
+    from accelerate.utils import is_peft_model
+
+    try:
+        from trl.trainer.utils import add_fused_lm_head
+    except ImportError:  # a TRL without the fused head computes its metrics from full logits: nothing to skip
+        return
+
+    base = model.get_base_model() if is_peft_model(model) else model
+    base.forward = types.MethodType(type(base).forward, base)
+    add_fused_lm_head(base, outputs=("log_probs",))
+    fused = base.forward
+
+    @functools.wraps(fused)
+    def forward(*args, **kwargs):
+        out = fused(*args, **kwargs)
+        if kwargs.get("fused_lm_head") and getattr(out, "entropy", 0) is None:
+            out.entropy = torch.zeros_like(out.log_probs)
+            out.is_top1 = torch.zeros_like(out.log_probs, dtype=torch.bool)
+        return out
+
+    base.forward = forward
 
 
 def _tokens_per_second(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> float | str:
     seen = [r["num_tokens"] for r in rows if isinstance(r.get("num_tokens"), (int, float))]
     runtime = metrics.get("train_runtime")
     return round(seen[-1] / runtime, 1) if seen and runtime else "—"
-
-
-def _liger_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("liger_kernel") is not None
 
 
 def _ask_settings(cfg: RunConfig, res: Any, choice: Any, console: Console) -> None:

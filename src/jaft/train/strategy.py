@@ -17,7 +17,7 @@ from jaft.selection import ModelChoice
 @dataclass
 class Applied:
     value: Any
-    source: str  # config | registry | planner | default
+    source: str  # config | registry | planner | strategy | hardware | detected | default
     why: str = ""
 
 
@@ -35,6 +35,10 @@ class Resolved:
     attn_implementation: str
     batching: str  # "packed" (padding-free) or "grouped" (length-grouped batches)
     plan: Plan
+    use_liger: bool = False
+    torch_compile: bool = False
+    optimizer: str = "adamw_torch"
+    token_metrics: bool = False
     applied: dict[str, Applied] = field(default_factory=dict)
 
     # Placement and precision are the planner's, unchanged: read them from the plan.
@@ -60,9 +64,25 @@ def flash_attention_available(hw: Hardware) -> bool:
     return hw.backend == "cuda" and importlib.util.find_spec("flash_attn") is not None
 
 
+def flash_attention_3_available(hw: Hardware) -> bool:
+    """FlashAttention-3 (Hopper) ships as ``flash_attn_interface``; transformers calls it ``flash_attention_3``."""
+    import importlib.util
+
+    return hw.backend == "cuda" and importlib.util.find_spec("flash_attn_interface") is not None
+
+
+# Attention implementations with variable-length kernels: a padding-free batch (one row, position_ids restarting
+# per example) runs as separate sequences. SDPA and flex_attention instead get a block-diagonal mask over the
+# whole row (transformers masking_utils.find_packed_sequence_indices): SDPA then pays for the full square, and
+# transformers compiles flex_attention with max-autotune once per new shape.
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+
+
 def attention_implementation(cfg: RunConfig, hw: Hardware) -> str:
     if cfg.model.attn_implementation:
         return cfg.model.attn_implementation
+    if flash_attention_3_available(hw):
+        return "flash_attention_3"
     return "flash_attention_2" if flash_attention_available(hw) else "sdpa"
 
 
@@ -75,7 +95,48 @@ def batching(cfg: RunConfig, attn_implementation: str) -> str:
     """
     if cfg.train.packing is not None:
         return "packed" if cfg.train.packing else "grouped"
-    return "packed" if attn_implementation == "flash_attention_2" else "grouped"
+    return "packed" if attn_implementation in VARLEN_ATTENTION else "grouped"
+
+
+def liger_available(hw: Hardware) -> bool:
+    import importlib.util
+
+    return hw.backend == "cuda" and importlib.util.find_spec("liger_kernel") is not None
+
+
+def speed_levers(cfg: RunConfig, hw: Hardware, applied: dict[str, Applied]) -> dict[str, Any]:
+    """Liger kernels, torch.compile, the optimizer and TRL's per-step metrics, each with its reason.
+
+    Returns the Resolved fields ``use_liger``, ``torch_compile``, ``optimizer``, ``token_metrics``. Each one is
+    measured on its own by ``bench/gpu.py`` (docs/benchmarks.md, GPU section).
+    """
+    t = cfg.train
+    cuda = hw.backend == "cuda"
+    out: dict[str, Any] = {}
+
+    def lever(name: str, user: Any, value: Any, why: str) -> None:
+        if user is not None:
+            out[name] = user
+            applied[name] = Applied(user, "config", "set by you")
+        else:
+            out[name] = value
+            applied[name] = Applied(value, "strategy", why)
+
+    if liger_available(hw):
+        liger_why = ("Liger's Triton RMSNorm, SwiGLU and RoPE kernels (fewer launches, less activation memory); "
+                     "the loss already goes through TRL's fused LM head")
+    else:
+        liger_why = "liger-kernel is not installed" if cuda else "Liger's kernels are Triton kernels for CUDA"
+    lever("use_liger", t.use_liger, liger_available(hw), liger_why)
+    lever("torch_compile", t.torch_compile, False,
+          "compilation costs minutes per run and recompiles for every new padded length")
+    # torch ships fused AdamW for CUDA and CPU (torch >= 2.4); elsewhere (MPS, ROCm builds) the plain loop.
+    fused = hw.backend in ("cuda", "cpu")
+    lever("optimizer", t.optimizer, "adamw_torch_fused" if fused else "adamw_torch",
+          "one fused kernel updates every adapter tensor" if fused else f"fused AdamW is not built for {hw.backend}")
+    lever("token_metrics", t.token_metrics, False,
+          "TRL's per-step entropy and token accuracy cost an extra pass over each logits tile; the loss is logged")
+    return out
 
 
 # Full fine-tuning steps are smaller than LoRA's (seed 003: 2e-5 full vs 1e-4 … 3e-4 LoRA).
@@ -94,7 +155,8 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: 
         gradient_accumulation=t.gradient_accumulation,
         gradient_checkpointing=t.gradient_checkpointing,
         lora_r=lc.r,
-        fused_cross_entropy=bool(t.use_liger) and hw.backend == "cuda",
+        # TRL (SFT and GRPO alike) scores through its fused, tiled LM head: whole logits never exist.
+        fused_cross_entropy=True,
     )
     planner_why = "; ".join(plan.reasons)
     applied: dict[str, Applied] = {}
@@ -136,9 +198,12 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: 
     alpha = pick("lora_alpha", lc.alpha, entry.recommended_lora_alpha)
     seq = pick("max_seq_length", t.max_seq_length, entry.recommended_max_seq_length, plan.seq_len)
     gc = plan.gradient_checkpointing if t.gradient_checkpointing is None else t.gradient_checkpointing
+    gc_why = next((r for r in plan.reasons if r.startswith("gradient checkpointing on")),
+                  f"off: the estimate ({plan.estimate.allocated_gb:.1f} GB) fits without it, and it recomputes "
+                  "every block's forward during backward")
     applied["gradient_checkpointing"] = Applied(
         gc, "config" if t.gradient_checkpointing is not None else "planner",
-        "set by you" if t.gradient_checkpointing is not None else "trades compute for activation memory")
+        "set by you" if t.gradient_checkpointing is not None else gc_why)
     if plan.max_memory:
         applied["max_memory"] = Applied(plan.max_memory, "planner", "model parallel across GPUs (seed 003)")
     if tuning:
@@ -147,8 +212,9 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: 
     mode = batching(cfg, attn)
     applied["batching"] = Applied(
         mode, "config" if t.packing is not None else "planner",
-        "padding-free packing with flash-attention varlen kernels" if mode == "packed"
+        f"padding-free packing with {attn}'s variable-length kernels" if mode == "packed"
         else "length-grouped batches: no varlen attention kernel here, so packing would cost more than padding")
+    levers = speed_levers(cfg, hw, applied)
     return Resolved(
         method=method,
         load_in=load_in,
@@ -163,4 +229,5 @@ def resolve_training(cfg: RunConfig, choice: ModelChoice, hw: Hardware, tuning: 
         batching=mode,
         plan=plan,
         applied=applied,
+        **levers,
     )
