@@ -104,7 +104,9 @@ def hf_logits(model_dir: str | Path, seqs: list[list[int]], *, float32: bool = T
     """
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the export shows its own progress; stderr stays for errors
     dtype = torch.float32 if float32 else "auto"
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, low_cpu_mem_usage=True)
     model.eval()
