@@ -156,6 +156,29 @@ def llama_extra_bufts(features: dict[str, Any] | None = None, env: str | None = 
     return True, "on (no AMX on this CPU)"
 
 
+def llama_cpu_policy(features: dict[str, Any] | None = None) -> str:
+    """One sentence: what jaft does with llama.cpp on this CPU (doctor prints it)."""
+    _on, why = llama_extra_bufts(features)
+    return ("llama.cpp runs in child processes (a native crash is one error line; serve restarts it); "
+            f"verification loads without extra buffer types; serve: extra buffer types {why}")
+
+
+def llama_cpu_check(features: dict[str, Any] | None = None) -> Check:
+    """What the CPU offers llama.cpp (AVX2, AVX-512, AMX) and what jaft does about it, as a doctor row."""
+    feats = features if features is not None else cpu_features()
+    if not feats.get("known"):
+        return Check("CPU (llama.cpp)", True, "CPU flags not readable here (no /proc/cpuinfo); llama.cpp decides alone")
+    yn = {True: "yes", False: "no"}
+    amx = ", ".join(feats.get("amx_flags") or []) or "no"
+    on, _why = llama_extra_bufts(feats)
+    detail = (f"AVX2 {yn[bool(feats.get('avx2'))]}, AVX-512 {yn[bool(feats.get('avx512'))]}, AMX {amx}; "
+              f"serve: extra buffer types {'on' if on else 'off'}")
+    if not feats.get("avx2"):
+        return Check("CPU (llama.cpp)", False, detail,
+                     "no AVX2: llama.cpp's CPU kernels are slow here; quantize/serve on a machine with AVX2")
+    return Check("CPU (llama.cpp)", True, detail)
+
+
 def apply_gpu_tuning(hw: Hardware) -> list[str]:
     """Speed and allocator settings for the device that is present; nothing on CPU.
 
@@ -264,6 +287,8 @@ def component_checks(hw: Hardware) -> list[Check]:
     else:
         checks.append(Check("llama.cpp bindings", False, "not installed: no Q4_K_M quantization or verification",
                             "pip install 'jaft[gguf]' (builds llama.cpp, ~12 min on 2 cores)"))
+
+    checks.append(llama_cpu_check())
 
     ollama = shutil.which("ollama")
     checks.append(
