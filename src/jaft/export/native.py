@@ -39,10 +39,11 @@ _CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGABRT, signal.SIGBUS, 
 class NativeCrash(JaftError):
     """llama.cpp took its process down; ``stage`` and ``signal_name`` say where and how."""
 
-    def __init__(self, message: str, *, stage: str, signal_name: str | None) -> None:
+    def __init__(self, message: str, *, stage: str, signal_name: str | None, known_cause: str = "") -> None:
         super().__init__(message)
         self.stage = stage
         self.signal_name = signal_name
+        self.known_cause = known_cause
 
 
 def injected_signal(stage: str, env: str | None = None) -> int | None:
@@ -105,10 +106,20 @@ def _last_native_line(text: str) -> str:
     return (keep or lines or [""])[-1][:200]
 
 
+def known_cause(signum: int | None, extra_bufts: bool | None) -> str:
+    """The recognised cause of a crash, or "": AMX repacking, when the load used extra buffer types on an
+    AMX CPU (ggml-org/llama.cpp#20824, segfault in ggml_backend_amx_mul_mat on Q4_K_M)."""
+    from jaft.hardware import cpu_features
+
+    if signum in _CRASH_SIGNALS and extra_bufts is True and cpu_features().get("amx"):
+        return "llama.cpp's AMX weight repacking (extra buffer types) on this CPU (ggml-org/llama.cpp#20824)"
+    return ""
+
+
 def crash_message(stage: str, signum: int | None, exitcode: int | None, detail: str = "",
                   extra_bufts: bool | None = None) -> str:
     """The one line for a child that died: stage, signal, known cause, fix."""
-    from jaft.hardware import EXTRA_BUFTS_ENV, cpu_features
+    from jaft.hardware import EXTRA_BUFTS_ENV
 
     if signum is not None:
         try:
@@ -120,12 +131,8 @@ def crash_message(stage: str, signum: int | None, exitcode: int | None, detail: 
     msg = f"{stage}: llama.cpp crashed ({how})"
     if detail:
         msg += f" after printing '{detail}'"
-    amx = cpu_features().get("amx", False)
-    if signum in _CRASH_SIGNALS and amx and extra_bufts is True:
-        msg += (
-            "; known cause: llama.cpp's AMX weight repacking for K-quants on this CPU (ggml-org/llama.cpp#20824); "
-            f"fix: run again with {EXTRA_BUFTS_ENV}=0 (jaft then loads without extra buffer types)"
-        )
+    if cause := known_cause(signum, extra_bufts):
+        msg += f"; known cause: {cause}; fix: run again with {EXTRA_BUFTS_ENV}=0 (jaft then loads without them)"
     else:
         msg += ("; fix: run the same command again (finished stages are kept and reused); if it repeats, "
                 "try another llama-cpp-python version or report it with the output of `jaft doctor --json`")
@@ -158,13 +165,17 @@ def model_params_override(llama_cpp: Any, **fields: Any) -> Iterator[None]:
         low.llama_model_default_params = original
 
 
-def run_native(stage: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def run_native(stage: str, fn: Callable[..., T], *args: Any, pass_fds: tuple[int, ...] = (), **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` run in a spawned child; its return value (must pickle) comes back.
 
     ``fn`` must be importable by name (a module-level function). ``stage`` names the work for the error
     line (e.g. ``"verify q4_k_m"``). An ``extra_bufts=True`` keyword (passed on to ``fn``) marks a load
-    with llama.cpp's extra buffer types, so a crash on an AMX CPU names that known cause. A JaftError in the child is re-raised here as a JaftError with the same message; another
-    exception is re-raised with its type when it pickles. Death by a signal raises :class:`NativeCrash`.
+    with llama.cpp's extra buffer types, so a crash on an AMX CPU names that known cause. ``pass_fds``
+    are file descriptors the child inherits under the same numbers (serve: its listening socket).
+
+    A JaftError in the child is re-raised here as a JaftError with the same message; another exception
+    is re-raised with its type when it pickles. Death by a signal raises :class:`NativeCrash`. An
+    interrupt (Ctrl-C) stops the child (SIGTERM, then SIGKILL after 10 s) before propagating.
     """
     import pickle
     import subprocess
@@ -179,7 +190,7 @@ def run_native(stage: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
     # llama.cpp's stderr: its last line goes in the error; closed in the finally below.
     err = tempfile.TemporaryFile(prefix="jaft-native-")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "jaft.export.native"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=err, pass_fds=(w,),
+                            stdout=subprocess.DEVNULL, stderr=err, pass_fds=(w, *pass_fds),
                             env={**os.environ, _FD_ENV: str(w)})
     os.close(w)
     recv = Connection(r)
@@ -207,8 +218,9 @@ def run_native(stage: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
             signum = -code if code < 0 else None
             err.seek(0)
             detail = _last_native_line(err.read()[-8192:].decode("utf-8", "replace"))
-            raise NativeCrash(crash_message(stage, signum, code, detail, extra_bufts),
-                              stage=stage, signal_name=signal.Signals(signum).name if signum else None)
+            raise NativeCrash(crash_message(stage, signum, code, detail, extra_bufts), stage=stage,
+                              signal_name=signal.Signals(signum).name if signum else None,
+                              known_cause=known_cause(signum, extra_bufts))
         kind = outcome[0]
         if kind == "result":
             return outcome[1]
@@ -219,8 +231,12 @@ def run_native(stage: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
         raise RuntimeError(f"{stage} failed in the llama.cpp child process:\n{outcome[2]}")
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         recv.close()
         err.close()
 
