@@ -14,8 +14,10 @@ def main(
     output_dir: Annotated[str, typer.Option("--output-dir", help="where runs will be written (free disk is measured there)")] = ".",
     json_: Json = False,
 ) -> None:
-    """Check this machine: CUDA / ROCm / MPS / CPU, each GPU's memory, RAM, free disk, optional components,
-    and the CPU features llama.cpp uses (AVX2, AVX-512, AMX) with what jaft does about them.
+    """Check this machine: accelerators, memory, disk, CPU features for llama.cpp, optional components.
+
+    Reports CUDA / ROCm / MPS / CPU with each GPU's memory, RAM and free disk, the CPU features llama.cpp
+    uses (AVX2, AVX-512, AMX) with what jaft does about them, and each optional component.
 
     Every failed check says how to fix it. Exit code is 0: doctor reports, it does not judge.
     """
