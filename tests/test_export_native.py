@@ -114,3 +114,14 @@ def test_export_crash_keeps_finished_stages_and_rerun_resumes(tiny_qwen, tmp_pat
     report = json.loads((out / "export_report.json").read_text(encoding="utf-8"))
     assert report["llama_cpp"]["verify_extra_buffer_types"] is False
     assert stages["verify"]["llama_cpp_extra_buffer_types"] is False
+
+
+def test_model_params_override_sets_and_restores_use_extra_bufts():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from jaft.export.native import model_params_override
+
+    low = llama_cpp.llama_cpp
+    default = low.llama_model_default_params().use_extra_bufts
+    with model_params_override(llama_cpp, use_extra_bufts=False, no_such_field=1):
+        assert low.llama_model_default_params().use_extra_bufts is False
+    assert low.llama_model_default_params().use_extra_bufts == default

@@ -130,9 +130,9 @@ def quiet_llama_logs(llama_cpp: Any) -> None:
 
 
 def open_gguf(path: str | Path, *, n_ctx: int = 512, logits_all: bool = False, vocab_only: bool = False,
-              extra_bufts: bool = True):
+              extra_bufts: bool | None = None):
     """A ``llama_cpp.Llama`` for ``path``; ``extra_bufts=False`` loads without llama.cpp's CPU extra buffer
-    types (no weight repacking, no AMX kernels; see jaft.hardware.llama_extra_bufts).
+    types (no weight repacking, no AMX kernels); None follows jaft.hardware.llama_extra_bufts (off on AMX).
 
     Call it inside :func:`jaft.export.native.run_native`: a crash while loading takes the process down.
     """
@@ -140,6 +140,10 @@ def open_gguf(path: str | Path, *, n_ctx: int = 512, logits_all: bool = False, v
 
     llama_cpp = _require_llama_cpp()
     quiet_llama_logs(llama_cpp)
+    if extra_bufts is None:
+        from jaft.hardware import llama_extra_bufts
+
+        extra_bufts = llama_extra_bufts()[0]
     try:
         with model_params_override(llama_cpp, use_extra_bufts=extra_bufts):
             return llama_cpp.Llama(
