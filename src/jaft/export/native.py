@@ -92,6 +92,7 @@ def _child_main() -> None:
 
         text = "".join(traceback.format_exception(e))
         try:
+            pickle.loads(pickle.dumps(e))  # the parent must be able to rebuild it
             conn.send(("exception", e, text))
         except Exception:
             conn.send(("exception", None, text))
@@ -133,6 +134,9 @@ def crash_message(stage: str, signum: int | None, exitcode: int | None, detail: 
         msg += f" after printing '{detail}'"
     if cause := known_cause(signum, extra_bufts):
         msg += f"; known cause: {cause}; fix: run again with {EXTRA_BUFTS_ENV}=0 (jaft then loads without them)"
+    elif signum == signal.SIGKILL:
+        msg += ("; usually the system's out-of-memory killer (see `dmesg`); fix: free memory, or use a smaller "
+                "quantization or context")
     else:
         msg += ("; fix: run the same command again (finished stages are kept and reused); if it repeats, "
                 "try another llama-cpp-python version or report it with the output of `jaft doctor --json`")
