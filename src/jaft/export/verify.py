@@ -258,6 +258,7 @@ def verify(
     ``extra_bufts`` (default off) lets llama.cpp repack weights at load; verification evaluates a few
     hundred positions, where repacking buys nothing and is the code path that crashes on AMX CPUs.
     """
+    from jaft.export.gguf import read_metadata
     from jaft.export.native import run_native
     from jaft.export.preflight import VERIFY_FLOAT32_MAX_PARAMS, ModelSize
     from jaft.export.vocab import load_tokenizer
@@ -272,6 +273,7 @@ def verify(
     checks: dict[str, FileCheck] = {}
     failures: list[str] = []
     for label, path in files.items():
+        read_metadata(path)  # a truncated or foreign file: one clear line, before llama.cpp maps it
         t0 = time.perf_counter()
         got = run_native(f"verify {label}", gguf_logits, path, seqs, extra_bufts=extra_bufts)
         c = compare_logits(ref, got)
