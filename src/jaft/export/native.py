@@ -3,7 +3,8 @@
 llama.cpp is C++: a SIGSEGV, SIGILL or SIGABRT inside it (the AMX weight-repacking crash on Q4_K is
 the known one, ggml-org/llama.cpp#20824) kills the whole Python process with no message. Every
 stage that loads a GGUF, evaluates it, quantizes or tokenizes with llama.cpp therefore calls
-:func:`run_native`, which runs the function in a ``spawn`` child and turns a death by signal into a
+:func:`run_native`, which runs the function in a fresh interpreter (``python -m jaft.export.native``;
+not multiprocessing's spawn, which would re-run the caller's main script) and turns a death by signal into a
 :class:`NativeCrash` (a :class:`JaftError`: one line, exit code 2) naming the stage, the signal, the
 known cause when it is one and the fix. Outputs of finished stages are untouched (each stage writes
 atomically and records a reuse marker), so a re-run resumes after them.
@@ -57,7 +58,7 @@ def injected_signal(stage: str, env: str | None = None) -> int | None:
 
 
 class _Forward:
-    """A picklable stand-in for a parent callback: calls become messages on the pipe."""
+    """The child's stand-in for a parent callback: calls become messages on the pipe."""
 
     def __init__(self, name: str, conn: Any) -> None:
         self.name, self.conn = name, conn
@@ -170,7 +171,7 @@ def model_params_override(llama_cpp: Any, **fields: Any) -> Iterator[None]:
 
 
 def run_native(stage: str, fn: Callable[..., T], *args: Any, pass_fds: tuple[int, ...] = (), **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` run in a spawned child; its return value (must pickle) comes back.
+    """``fn(*args, **kwargs)`` run in a child process; its return value (must pickle) comes back.
 
     ``fn`` must be importable by name (a module-level function). ``stage`` names the work for the error
     line (e.g. ``"verify q4_k_m"``). An ``extra_bufts=True`` keyword (passed on to ``fn``) marks a load
