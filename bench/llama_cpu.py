@@ -83,6 +83,10 @@ def _measure(path: Path, extra: bool, logits: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _pct(x: float) -> str:
+    return "±0%" if abs(x) < 0.005 else f"{x:+.0%}"
+
+
 def run() -> str:
     import numpy as np
 
@@ -120,9 +124,9 @@ def run() -> str:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Turning them off changes prompt speed by {on['prefill_cpu'] / off['prefill_cpu'] - 1:+.0%} and decode "
-        f"speed by {on['decode_cpu'] / off['decode_cpu'] - 1:+.0%} per CPU-second here "
-        f"(load time {off['load'] / on['load'] - 1:+.0%}); "
+        f"Turning them off changes prompt speed by {_pct(on['prefill_cpu'] / off['prefill_cpu'] - 1)} and decode "
+        f"speed by {_pct(on['decode_cpu'] / off['decode_cpu'] - 1)} per CPU-second here "
+        f"(load time {_pct(off['load'] / on['load'] - 1)}); "
         f"the last-position logits differ by at most {diff:.2e}.",
     ])
 
