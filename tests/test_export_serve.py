@@ -108,11 +108,13 @@ def _chat(base):
 
 @pytest.fixture(scope="module")
 def served_gguf(tiny_qwen, tmp_path_factory):
+    """Q4_K_M: the quantization whose repacked kernels crashed `jaft serve` on AMX CPUs (issue 11)."""
     from jaft.export.gguf import convert_to_gguf
+    from jaft.export.quantize import quantize
 
-    out = tmp_path_factory.mktemp("serve") / "model-f16.gguf"
-    convert_to_gguf(tiny_qwen, out)
-    return out
+    f16 = tmp_path_factory.mktemp("serve") / "model-f16.gguf"
+    convert_to_gguf(tiny_qwen, f16)
+    return quantize(f16, f16.with_name("model-q4_k_m.gguf"), "q4_k_m").path
 
 
 @pytest.mark.slow
