@@ -32,6 +32,14 @@ def tiny_llama(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_stablelm(tmp_path_factory) -> Path:
+    """Tiny StableLM (partial RoPE, LayerNorm with bias, q/k/v biases) with a GPT-NeoX-style BPE."""
+    from jaft.models.tiny import init_tiny
+
+    return init_tiny(tmp_path_factory.mktemp("models") / "tiny-stablelm", "stablelm", "bpe", seed=0)
+
+
+@pytest.fixture(scope="session")
 def tiny_qwen25(tmp_path_factory) -> Path:
     """Tiny Qwen2 model carrying Qwen2.5's real 151k vocabulary (built offline)."""
     from jaft.models.tiny import init_tiny

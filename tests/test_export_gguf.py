@@ -172,16 +172,89 @@ def test_extended_vocabulary_tokens_beyond_the_base(tiny_qwen, tmp_path):
     assert result["identical"], result
 
 
-def test_unsupported_architecture_is_refused(tmp_path):
+@pytest.mark.parametrize("model_type,needle", [
+    ("gpt_neox", r"no GGUF export for gpt_neox: .*SentencePiece.*stablelm-3b"),  # rinna: names what to use
+    ("mamba", r"unsupported architecture 'mamba'.*llama, qwen2 and stablelm"),
+])
+def test_unsupported_architecture_is_refused(tmp_path, model_type, needle):
     from jaft.export.gguf import convert_to_gguf
 
-    d = tmp_path / "stablelm"
+    d = tmp_path / model_type
     d.mkdir()
-    (d / "config.json").write_text('{"model_type": "stablelm", "num_hidden_layers": 2}')
+    (d / "config.json").write_text(f'{{"model_type": "{model_type}", "num_hidden_layers": 2}}')
     (d / "model.safetensors").write_bytes(b"")
-    with pytest.raises(JaftError, match=r"StableLM.*not supported yet"):
+    with pytest.raises(JaftError, match=needle):
         convert_to_gguf(d, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_stablelm_follows_llama_cpps_converter(tiny_stablelm, gguf_of):
+    """Metadata and tensors as llama.cpp's StableLMModel writes them (convert_hf_to_gguf.py)."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    r = _reader(gguf_of(tiny_stablelm))
+    cfg = AutoConfig.from_pretrained(str(tiny_stablelm))
+    assert _field(r, "general.architecture") == "stablelm"
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    assert _field(r, "stablelm.rope.dimension_count") == int(0.25 * head_dim) == 16  # partial rotary
+    assert _field(r, "stablelm.attention.layer_norm_epsilon") == pytest.approx(1e-5)
+    assert "stablelm.attention.layer_norm_rms_epsilon" not in r.fields
+    assert _field(r, "stablelm.use_parallel_residual") is False
+    assert _field(r, "stablelm.attention.head_count_kv") == cfg.num_key_value_heads
+    assert "stablelm.rope.freq_base" not in r.fields  # 10000: llama.cpp's converter leaves it out
+    assert _field(r, "tokenizer.ggml.pre") == "gpt-2"  # GPT-NeoX's byte-level split
+    names = {t.name: t for t in r.tensors}
+    for n in ("blk.0.attn_norm.bias", "blk.0.ffn_norm.bias", "output_norm.bias", "blk.1.attn_q.bias",
+              "blk.1.attn_k.bias", "blk.1.attn_v.bias", "output.weight", "blk.0.ffn_gate.weight"):
+        assert n in names, n
+    assert names["blk.0.attn_norm.bias"].tensor_type.name == "F32"
+    assert "rope_freqs.weight" not in names
+    # Q rows are not permuted (llama.cpp runs StableLM with NeoX RoPE): bytes equal the checkpoint's.
+    with safe_open(str(tiny_stablelm / "model.safetensors"), framework="np") as f:
+        q = f.get_tensor("model.layers.0.self_attn.q_proj.weight").astype(np.float16)
+        bias = f.get_tensor("model.layers.0.input_layernorm.bias")
+    assert np.array_equal(np.asarray(names["blk.0.attn_q.weight"].data).reshape(q.shape), q)
+    assert np.allclose(np.asarray(names["blk.0.attn_norm.bias"].data), bias) and np.abs(bias).max() > 0
+
+
+@pytest.mark.parametrize("config,needle", [
+    ({"qk_layernorm": True}, "qk_layernorm"),
+    ({"rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0, "partial_rotary_factor": 0.25}},
+     "RoPE scaling type 'linear'"),
+])
+def test_stablelm_variants_llama_cpp_cannot_run_are_refused(tiny_stablelm, tmp_path, config, needle):
+    import json
+    import shutil
+
+    from jaft.export.gguf import convert_to_gguf
+
+    d = tmp_path / "m"
+    shutil.copytree(tiny_stablelm, d)
+    cfg = json.loads((d / "config.json").read_text()) | config
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(JaftError, match=needle):
+        convert_to_gguf(d, tmp_path / "x.gguf")
+
+
+def test_original_stablelm_epoch_config_is_read(tiny_stablelm, tmp_path):
+    """japanese-stablelm-3b-4e1t ships the remote-code config (stablelm_epoch: rope_pct, norm_eps)."""
+    import json
+    import shutil
+
+    from jaft.export.gguf import convert_to_gguf
+
+    d = tmp_path / "epoch"
+    shutil.copytree(tiny_stablelm, d)
+    cfg = json.loads((d / "config.json").read_text())
+    for k in ("rope_parameters", "layer_norm_eps", "use_parallel_residual"):
+        cfg.pop(k)
+    cfg |= {"model_type": "stablelm_epoch", "rope_pct": 0.25, "norm_eps": 1e-5, "rope_theta": 10000,
+            "architectures": ["StableLMEpochForCausalLM"]}
+    (d / "config.json").write_text(json.dumps(cfg))
+    r = _reader(convert_to_gguf(d, tmp_path / "e.gguf").path)
+    assert _field(r, "stablelm.rope.dimension_count") == 16
+    assert _field(r, "stablelm.use_parallel_residual") is True  # llama.cpp's converter default when absent
 
 
 _WRITE = textwrap.dedent(

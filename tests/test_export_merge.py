@@ -118,6 +118,7 @@ def test_dora_adapter_falls_back_to_peft(tiny_qwen, lora_run_factory, tmp_path):
     run = lora_run_factory(tiny_qwen, use_dora=True, target_modules=["q_proj", "v_proj"])
     r = merge_adapter(tiny_qwen, run / "adapter", tmp_path / "merged", tokenizer_dir=run / "adapter")
     assert r.method == "peft" and "use_dora" in r.notes[0]
+    assert r.lora_modules == 2 * 2  # q_proj and v_proj in two layers, counted before merge_and_unload
     _assert_merged_equals_adapter(tiny_qwen, run / "adapter", tmp_path / "merged")
 
 

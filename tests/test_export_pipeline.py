@@ -83,12 +83,12 @@ def test_preflight_refuses_with_the_numbers(tiny_qwen, lora_run_factory, tmp_pat
         run_export(ExportRequest(out=tmp_path / "out", run=str(lora_run_factory(tiny_qwen))))
 
 
-def _fake_stablelm(path: Path) -> Path:
+def _fake_gpt_neox(path: Path) -> Path:
     import numpy as np
     from safetensors.numpy import save_file
 
     path.mkdir()
-    (path / "config.json").write_text(json.dumps({"model_type": "stablelm", "num_hidden_layers": 1}))
+    (path / "config.json").write_text(json.dumps({"model_type": "gpt_neox", "num_hidden_layers": 1}))
     save_file({"model.embed_tokens.weight": np.zeros((4, 4), np.float16)}, str(path / "model.safetensors"))
     return path
 
@@ -117,7 +117,7 @@ def test_bad_input_is_one_clear_line(case, tmp_path, tiny_qwen, lora_run_factory
         _run_without_weights(run, "/nonexistent/base" if case == "base-missing" else "nobody/no-such-model")
         args, needle = ["--run", str(run)], "cannot be found"
     elif case == "unsupported":
-        args, needle = ["--model", str(_fake_stablelm(tmp_path / "slm"))], "not supported yet"
+        args, needle = ["--model", str(_fake_gpt_neox(tmp_path / "neox"))], "fine-tune stablelm-3b"
     elif case == "both":
         args, needle = ["--run", str(tmp_path), "--model", str(tiny_qwen)], "not both"
     elif case == "not-a-run":

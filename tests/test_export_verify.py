@@ -33,21 +33,24 @@ def test_quantize_with_llama_cpp(f16, qtype, ftype):
     assert reader.fields["tokenizer.chat_template"].contents()  # metadata carried over
 
 
-def test_quantize_refuses_unknown_type_and_missing_llama_cpp(f16, monkeypatch):
-    import builtins
+def test_quantize_refuses_unknown_type_and_missing_llama_cpp(f16, monkeypatch, tmp_path):
+    import importlib.util
 
     from jaft.export.quantize import quantize
 
     with pytest.raises(JaftError, match="choose from"):
         quantize(f16, f16.with_name("x.gguf"), "q3_k_s")
-    real_import = builtins.__import__
+    # A truncated file is refused before llama.cpp reads it.
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(f16.read_bytes()[: f16.stat().st_size // 3])
+    with pytest.raises(JaftError, match="not a readable GGUF file"):
+        quantize(cut, tmp_path / "cut-q4.gguf", "q4_k_m")
+    real_find_spec = importlib.util.find_spec
 
     def no_llama_cpp(name, *a, **k):
-        if name == "llama_cpp":
-            raise ImportError(name)
-        return real_import(name, *a, **k)
+        return None if name == "llama_cpp" else real_find_spec(name, *a, **k)
 
-    monkeypatch.setattr(builtins, "__import__", no_llama_cpp)
+    monkeypatch.setattr(importlib.util, "find_spec", no_llama_cpp)
     with pytest.raises(JaftError, match=r"pip install 'jaft\[gguf\]'"):
         quantize(f16, f16.with_name("y.gguf"), "q4_k_m")
 

@@ -6,6 +6,7 @@ cheap to import.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -105,6 +106,77 @@ def detect(output_dir: str | os.PathLike[str] = ".") -> Hardware:
         # Apple GPUs share system memory; Metal lets a process use roughly 3/4 of it.
         hw.gpus.append(GpuInfo(0, "Apple MPS", hw.ram_total_gb * 0.75, "", True))
     return hw
+
+
+# CPU flags (Linux /proc/cpuinfo names) that decide which llama.cpp CPU kernels run.
+_CPU_FLAGS = {"avx2": ("avx2",), "avx512": ("avx512f",), "amx": ("amx_tile", "amx_int8", "amx_bf16")}
+EXTRA_BUFTS_ENV = "JAFT_LLAMA_EXTRA_BUFTS"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
+    """AVX2 / AVX-512 / AMX of this CPU, from /proc/cpuinfo (Linux); ``known`` is False elsewhere.
+
+    ``amx`` is true when any AMX flag is present (Sapphire Rapids and later Xeons; the flags are
+    ``amx_tile``, ``amx_int8``, ``amx_bf16``, listed separately in ``amx_flags``).
+    """
+    text = cpuinfo
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
+    flags = set(line.partition(":")[2].split())
+    model = next((ln.partition(":")[2].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
+    out: dict[str, Any] = {"known": bool(flags), "model": model}
+    for name, needles in _CPU_FLAGS.items():
+        out[name] = any(n in flags for n in needles)
+    out["amx_flags"] = sorted(f for f in flags if f.startswith("amx"))
+    return out
+
+
+def llama_extra_bufts(features: dict[str, Any] | None = None, env: str | None = None) -> tuple[bool, str]:
+    """Whether llama.cpp may use its CPU "extra buffer types" (weight repacking, AMX), and why.
+
+    Extra buffer types repack weights at load time into layouts for AVX2/AVX-512 or AMX kernels.
+    The AMX path crashes on K-quants on some builds and machines (ggml-org/llama.cpp#20824; jaft
+    issue 11: Q4_K_M evaluation died with SIGSEGV on a Sapphire Rapids VM and worked with
+    ``use_extra_bufts = False``), so they are off where the CPU has AMX. ``JAFT_LLAMA_EXTRA_BUFTS``
+    = 1/0 forces either way. Cost measured in docs/guide/export.md.
+    """
+    raw = (os.environ.get(EXTRA_BUFTS_ENV, "") if env is None else env).strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True, f"on ({EXTRA_BUFTS_ENV}={raw})"
+    if raw in ("0", "false", "no", "off"):
+        return False, f"off ({EXTRA_BUFTS_ENV}={raw})"
+    feats = features if features is not None else cpu_features()
+    if feats.get("amx"):
+        return False, f"off: the CPU has AMX, whose repacking crashes llama.cpp on K-quants ({EXTRA_BUFTS_ENV}=1 forces it on)"
+    return True, "on (no AMX on this CPU)"
+
+
+def llama_cpu_policy(features: dict[str, Any] | None = None) -> str:
+    """One sentence: what jaft does with llama.cpp on this CPU (doctor prints it)."""
+    _on, why = llama_extra_bufts(features)
+    return ("llama.cpp runs in child processes (a native crash is one error line; serve restarts it); "
+            f"verification loads without extra buffer types; serve: extra buffer types {why}")
+
+
+def llama_cpu_check(features: dict[str, Any] | None = None) -> Check:
+    """What the CPU offers llama.cpp (AVX2, AVX-512, AMX) and what jaft does about it, as a doctor row."""
+    feats = features if features is not None else cpu_features()
+    if not feats.get("known"):
+        return Check("CPU (llama.cpp)", True, "CPU flags not readable here (no /proc/cpuinfo); llama.cpp decides alone")
+    yn = {True: "yes", False: "no"}
+    amx = ", ".join(feats.get("amx_flags") or []) or "no"
+    on, _why = llama_extra_bufts(feats)
+    detail = (f"AVX2 {yn[bool(feats.get('avx2'))]}, AVX-512 {yn[bool(feats.get('avx512'))]}, AMX {amx}; "
+              f"serve: extra buffer types {'on' if on else 'off'}")
+    if not feats.get("avx2"):
+        return Check("CPU (llama.cpp)", False, detail,
+                     "no AVX2: llama.cpp's CPU kernels are slow here; quantize/serve on a machine with AVX2")
+    return Check("CPU (llama.cpp)", True, detail)
 
 
 def apply_gpu_tuning(hw: Hardware) -> list[str]:
@@ -215,6 +287,8 @@ def component_checks(hw: Hardware) -> list[Check]:
     else:
         checks.append(Check("llama.cpp bindings", False, "not installed: no Q4_K_M quantization or verification",
                             "pip install 'jaft[gguf]' (builds llama.cpp, ~12 min on 2 cores)"))
+
+    checks.append(llama_cpu_check())
 
     ollama = shutil.which("ollama")
     checks.append(

@@ -11,6 +11,7 @@ import functools
 import importlib
 import logging
 import pkgutil
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,40 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+_TAG = re.compile(r"<(/?[A-Za-z][^<>\s]*)>")
+
+
+def markdown_safe(text: str) -> str:
+    """Help text with tag-like words (``<think>``, ``<model>``) as entities outside code spans.
+
+    Help is rendered as Markdown (rich_markup_mode="markdown"), where ``<think>`` is inline HTML and
+    vanishes from the output; ``&lt;think&gt;`` prints as ``<think>``. Idempotent.
+    """
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # even parts are outside backticks
+        parts[i] = _TAG.sub(r"&lt;\1&gt;", parts[i])
+    return "`".join(parts)
+
+
+def _safe_help(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a command's docstring and option/argument help survive Markdown rendering."""
+    import typing
+
+    if fn.__doc__:
+        fn.__doc__ = markdown_safe(fn.__doc__)
+    # Modules use `from __future__ import annotations`: evaluate the annotations once, edit the option
+    # objects, and keep the evaluated ones (typer reads those as they are).
+    if not _TAG.search(" ".join(str(a) for a in fn.__annotations__.values())):
+        return fn  # nothing to escape: skip evaluating annotations (keeps `jaft --help` fast)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    for hint in hints.values():
+        for meta in getattr(hint, "__metadata__", ()):
+            if isinstance(getattr(meta, "help", None), str):
+                meta.help = markdown_safe(meta.help)
+    fn.__annotations__ = hints
+    return fn
 
 
 def _modules() -> list[Any]:
@@ -91,7 +126,7 @@ def build_app() -> typer.Typer:
         if name in GROUPS:
             continue
         if len(parts) == 1:
-            app.command(name)(_guard(mod.main))
+            app.command(name)(_guard(_safe_help(mod.main)))
             continue
         group, sub = parts
         if group not in groups:
@@ -99,10 +134,10 @@ def build_app() -> typer.Typer:
             g = typer.Typer(help=GROUPS[group], no_args_is_help=cb is None, add_completion=False,
                             rich_markup_mode="markdown")
             if cb is not None:
-                g.callback(invoke_without_command=True)(_guard(cb.main))
+                g.callback(invoke_without_command=True)(_guard(_safe_help(cb.main)))
             groups[group] = g
             app.add_typer(g, name=group)
-        groups[group].command(sub)(_guard(mod.main))
+        groups[group].command(sub)(_guard(_safe_help(mod.main)))
     return app
 
 

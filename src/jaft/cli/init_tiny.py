@@ -10,7 +10,7 @@ ORDER = 25
 
 def main(
     out: Annotated[str, typer.Option("--out", help="directory to write the model into")],
-    arch: Annotated[str, typer.Option("--arch", help="qwen2 or llama")] = "qwen2",
+    arch: Annotated[str, typer.Option("--arch", help="qwen2, llama or stablelm")] = "qwen2",
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="bpe (small, trained on bundled Japanese) or qwen2.5 (real vocabulary, offline)")] = "bpe",
     seed: Annotated[int, typer.Option("--seed", help="weight initialisation seed; same seed, same bytes")] = 0,
 ) -> None:
@@ -22,8 +22,8 @@ def main(
     from jaft.errors import JaftError
     from jaft.models.tiny import init_tiny
 
-    if arch not in ("qwen2", "llama"):
-        raise JaftError(f"--arch {arch}: use qwen2 or llama")
+    if arch not in ("qwen2", "llama", "stablelm"):
+        raise JaftError(f"--arch {arch}: use qwen2, llama or stablelm")
     if tokenizer not in ("bpe", "qwen2.5"):
         raise JaftError(f"--tokenizer {tokenizer}: use bpe or qwen2.5")
     path = init_tiny(out, arch, tokenizer, seed)  # type: ignore[arg-type]

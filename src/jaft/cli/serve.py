@@ -15,12 +15,15 @@ def main(
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="context length in tokens")] = 4096,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: llama.cpp's choice)", show_default=False)] = None,
     name: Annotated[str | None, typer.Option("--name", help="model id clients send (default: the file name)", show_default=False)] = None,
+    max_restarts: Annotated[int, typer.Option("--max-restarts", help="restarts of a crashed llama.cpp backend allowed within 10 minutes")] = 3,
 ) -> None:
     """Serve a GGUF as an OpenAI-compatible API (llama.cpp server): POST /v1/chat/completions.
 
     Bound to 127.0.0.1 by default; the chat template comes from the GGUF. A RAG system points its
-    OpenAI client at `http://127.0.0.1:8000/v1`.
+    OpenAI client at `http://127.0.0.1:8000/v1`. llama.cpp runs in a supervised child process: a crash
+    is reported on one line and the backend restarted. On CPUs with AMX, llama.cpp's extra buffer types
+    (weight repacking) are off; `JAFT_LLAMA_EXTRA_BUFTS=1` or `0` forces them on or off.
     """
     from jaft.export.serve import serve
 
-    serve(gguf, host=host, port=port, n_ctx=n_ctx, threads=threads, name=name)
+    serve(gguf, host=host, port=port, n_ctx=n_ctx, threads=threads, name=name, max_restarts=max_restarts)

@@ -1,4 +1,4 @@
-"""Hugging Face llama / qwen2 checkpoints → GGUF F16, written with gguf-py's ``GGUFWriter``.
+"""Hugging Face llama / qwen2 / stablelm checkpoints → GGUF F16, written with gguf-py's ``GGUFWriter``.
 
 Tensors stream one at a time from the safetensors shards (``safe_open``), so peak memory is one
 tensor plus its converted copy, not the model. Every tensor's name, shape and type is announced
@@ -7,7 +7,9 @@ temporary file that replaces the final name only when complete.
 
 Conversions follow llama.cpp's own converter: Llama's Q/K rows are permuted from Hugging Face's
 rotate-half layout to GGML's interleaved RoPE, Qwen2's q/k/v biases pass through, llama3 RoPE
-scaling becomes the ``rope_freqs`` tensor, and 1-D tensors (norms, biases) stay F32.
+scaling becomes the ``rope_freqs`` tensor, and 1-D tensors (norms, biases) stay F32. StableLM follows
+llama.cpp's ``StableLMModel``: no permutation (llama.cpp runs it with NeoX-style RoPE), partial
+rotary dimensions, LayerNorm weight and bias, optional q/k/v biases.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from jaft.export.state import disk_errors
 from jaft.fsutil import atomic_path
 
 Progress = Callable[[int], None]
+_GGUF_ARCH = {  # gguf-py's architecture (tensor name map) per GGUF arch name
+    "llama": lambda gguf: gguf.MODEL_ARCH.LLAMA,
+    "qwen2": lambda gguf: gguf.MODEL_ARCH.QWEN2,
+    "stablelm": lambda gguf: gguf.MODEL_ARCH.STABLELM,
+}
 _SKIP_SUFFIXES = (".rotary_emb.inv_freq",)
 
 
@@ -88,9 +95,49 @@ def permute_qk(w: Any, n_head: int) -> Any:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def _stablelm_hparams(writer: Any, config: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """StableLM metadata exactly as llama.cpp's StableLMModel.set_gguf_parameters writes it.
+
+    ``partial_rotary_factor`` (transformers; ``rope_pct`` in the original ``stablelm_epoch`` configs, and
+    inside ``rope_parameters`` in transformers 5) sets how many of each head's dimensions rotate.
+    """
+    rope = _rope(config)
+    if str(rope.get("rope_type", "default")).lower() != "default":
+        raise JaftError(f"RoPE scaling type '{rope['rope_type']}' is not supported by llama.cpp's StableLM")
+    if config.get("qk_layernorm"):
+        raise JaftError("StableLM with qk_layernorm (stablelm-2-12b) is not written by jaft; convert the merged "
+                        "model with llama.cpp's convert_hf_to_gguf.py, or export japanese-stablelm-3b-4e1t")
+    n_head = int(config["num_attention_heads"])
+    n_kv = int(config.get("num_key_value_heads") or n_head)
+    hidden = int(config["hidden_size"])
+    factor = next((float(v) for v in (config.get("partial_rotary_factor"), config.get("rope_pct"),
+                                       rope.get("partial_rotary_factor")) if v is not None), None)
+    if factor is None:
+        raise JaftError("config.json has no partial_rotary_factor / rope_pct; is this a StableLM model?")
+    eps = config.get("layer_norm_eps", config.get("norm_eps"))
+    if eps is None:
+        raise JaftError("config.json has no layer_norm_eps / norm_eps; is this a StableLM model?")
+    writer.add_context_length(int(config["max_position_embeddings"]))
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(int(config["num_hidden_layers"]))
+    writer.add_feed_forward_length(int(config["intermediate_size"]))
+    writer.add_rope_dimension_count(int(factor * (hidden // n_head)))
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv)
+    writer.add_parallel_residual(bool(config.get("use_parallel_residual", True)))
+    writer.add_layer_norm_eps(float(eps))
+    theta = float(rope.get("rope_theta", 10000.0))
+    if theta != 10000.0:  # llama.cpp's converter leaves it out (its default is 10000); keep a different one
+        writer.add_rope_freq_base(theta)
+        notes.append(f"rope_freq_base {theta:g} written (llama.cpp's StableLM converter assumes 10000)")
+    return {"n_head": n_head, "n_kv": n_kv, "head_dim": hidden // n_head, "rope": rope, "rope_kind": "default"}
+
+
 def _hparams(writer: Any, config: dict[str, Any], arch: str, notes: list[str]) -> dict[str, Any]:
     import gguf
 
+    if arch == "stablelm":
+        return _stablelm_hparams(writer, config, notes)
     n_head = int(config["num_attention_heads"])
     n_kv = int(config.get("num_key_value_heads") or n_head)
     hidden = int(config["hidden_size"])
@@ -132,7 +179,7 @@ def _plan_tensors(model_dir: Path, arch: str, n_layers: int) -> list[tuple[str, 
     import gguf
     from safetensors import safe_open
 
-    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA if arch == "llama" else gguf.MODEL_ARCH.QWEN2, n_layers)
+    tmap = gguf.get_tensor_name_map(_GGUF_ARCH[arch](gguf), n_layers)
     plan = []
     for shard in weight_files(model_dir):
         with safe_open(str(shard), framework="pt") as f:
@@ -182,7 +229,7 @@ def convert_to_gguf(
     model_dir: str | Path, out: str | Path, *, tokenizer_dir: str | Path | None = None, name: str | None = None,
     family: str | None = None, pre: str | None = None, progress: Progress | None = None,
 ) -> GgufResult:
-    """Write ``model_dir`` (a Hugging Face llama/qwen2 directory) as a GGUF F16 file at ``out``."""
+    """Write ``model_dir`` (a Hugging Face llama/qwen2/stablelm directory) as a GGUF F16 file at ``out``."""
     import gguf
     import numpy as np
     from safetensors import safe_open

@@ -295,8 +295,9 @@ def peft_merge(
         model.resize_token_embeddings(target, mean_resizing=False)
     with torch.no_grad():
         peft_model = PeftModel.from_pretrained(model, str(adapter))
+        # Counted before merge_and_unload, which replaces every LoRA layer by a plain one (jaft issue 11).
+        n_lora = sum(1 for n, _ in peft_model.named_modules() if n.endswith("lora_A"))
         merged = peft_model.merge_and_unload(safe_merge=True)
-    n_lora = sum(1 for n, _ in peft_model.named_modules() if n.endswith("lora_A"))
     with atomic_dir(out) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True, max_shard_size="2GB")
         tok.save_pretrained(str(tmp))

@@ -102,6 +102,21 @@ def _versions() -> dict[str, Any]:
     return out
 
 
+def _llama_cpp_settings() -> dict[str, Any]:
+    """What jaft tells llama.cpp on this CPU (recorded in the report; see hardware.llama_extra_bufts)."""
+    from jaft.hardware import cpu_features, llama_extra_bufts
+
+    serve_on, why = llama_extra_bufts()
+    feats = cpu_features()
+    return {
+        "cpu": {k: feats[k] for k in ("model", "avx2", "avx512", "amx", "amx_flags")},
+        "verify_extra_buffer_types": False,
+        "verify_extra_buffer_types_why": "off: a few hundred positions gain nothing from repacking at load",
+        "serve_extra_buffer_types": serve_on, "serve_extra_buffer_types_why": why,
+        "crash_containment": "quantize, verify and tokenization run llama.cpp in a child process",
+    }
+
+
 class Pipeline:
     def __init__(self, req: ExportRequest, display: Display | None = None) -> None:
         self.req = req
@@ -170,7 +185,7 @@ class Pipeline:
                        if k not in stages and isinstance(v, dict)}
             self.report.update({
                 "source": src.to_dict(), "target": target, "quants": req.quants,
-                "versions": _versions(), "stages": earlier,
+                "versions": _versions(), "llama_cpp": _llama_cpp_settings(), "stages": earlier,
             })
             if cleaned:
                 self.ui.log(f"removed {len(cleaned)} partial file(s) left by an interrupted export: {', '.join(cleaned)}")

@@ -42,13 +42,19 @@ class QuantResult:
                 "seconds": round(self.seconds, 2), "notes": self.fallbacks}
 
 
-def require_llama_cpp(stage: str = "quantization"):
+def require_llama_cpp(stage: str = "quantization", *, check_only: bool = False):
+    """llama_cpp, imported; or with ``check_only`` only a check that it is installed (the parent process
+    leaves loading native code to the child of :func:`jaft.export.native.run_native`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise JaftError(f"{stage} needs llama-cpp-python (llama.cpp's quantizer): pip install 'jaft[gguf]'")
+    if check_only:
+        return None
     try:
         import llama_cpp
-    except ImportError:
-        raise JaftError(
-            f"{stage} needs llama-cpp-python (llama.cpp's quantizer): pip install 'jaft[gguf]'"
-        ) from None
+    except ImportError as e:
+        raise JaftError(f"{stage}: llama-cpp-python does not import ({e}); reinstall it: pip install 'jaft[gguf]'") from None
     return llama_cpp
 
 
@@ -56,13 +62,35 @@ def quantize(
     f16: str | Path, out: str | Path, qtype: str, *, threads: int | None = None,
     progress: Progress | None = None,
 ) -> QuantResult:
-    """Quantize the GGUF ``f16`` to ``qtype`` at ``out`` through llama.cpp (atomic)."""
+    """Quantize the GGUF ``f16`` to ``qtype`` at ``out`` through llama.cpp (atomic).
+
+    llama.cpp runs in a child process (:func:`jaft.export.native.run_native`): a crash inside it is
+    one error line, and the temporary file it leaves is removed by the next export of that directory.
+    """
+    from jaft.export.native import run_native
+
     if qtype not in FTYPES:
         raise JaftError(f"quantization type '{qtype}': choose from {', '.join(sorted(FTYPES))} (or f16)")
-    llama_cpp = require_llama_cpp()
+    require_llama_cpp(check_only=True)
     f16, out = Path(f16), Path(out)
     if not f16.is_file():
         raise JaftError(f"{f16}: no such GGUF file; run `jaft export gguf` first")
+    check_gguf_header(f16)
+    return run_native(f"quantize {qtype}", quantize_in_process, f16, out, qtype, threads=threads, progress=progress)
+
+
+def check_gguf_header(path: Path) -> None:
+    """Refuse a file that is not a complete GGUF before llama.cpp reads it (a truncated file can crash it)."""
+    from jaft.export.gguf import read_metadata
+
+    read_metadata(path)
+
+
+def quantize_in_process(
+    f16: Path, out: Path, qtype: str, *, threads: int | None = None, progress: Progress | None = None,
+) -> QuantResult:
+    """The llama.cpp call itself, in this process; use :func:`quantize`, which contains crashes."""
+    llama_cpp = require_llama_cpp()
     lines: list[str] = []
     fallbacks: list[str] = []
     done = [0]

@@ -1,15 +1,25 @@
-"""A local OpenAI-compatible endpoint for a GGUF through llama-cpp-python's server (the RAG entry point)."""
+"""A local OpenAI-compatible endpoint for a GGUF through llama-cpp-python's server (the RAG entry point).
+
+The parent process owns the listening socket and supervises: llama.cpp and the server run in a child
+(:func:`jaft.export.native.run_native`). When llama.cpp crashes under a request, the parent prints one
+line and starts a new child on the same socket (clients queue in its backlog meanwhile), at most
+``max_restarts`` times in ``RESTART_WINDOW_S``; a crash that happened with extra buffer types on is
+retried without them. A model that does not load is one error line, exit 2, no restart.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from jaft.errors import JaftError
 
 GGUF_MAGIC = b"GGUF"
+RESTART_WINDOW_S = 600.0
 
 
 def is_loopback(host: str) -> bool:
@@ -28,35 +38,142 @@ def check_gguf_file(path: str | Path) -> Path:
     with p.open("rb") as f:
         if f.read(4) != GGUF_MAGIC:
             raise JaftError(f"{p}: not a GGUF file (bad magic); pass a .gguf written by `jaft export`")
+    from jaft.export.gguf import read_metadata
+
+    try:
+        read_metadata(p)  # a truncated file or an unknown tensor type fails here, not inside llama.cpp
+    except JaftError as e:
+        raise JaftError(f"{e.message}; re-run `jaft export` to rewrite it") from None
     return p
 
 
-def make_app(gguf: str | Path, *, n_ctx: int = 4096, threads: int | None = None, name: str | None = None):
-    """The FastAPI app of llama_cpp.server for ``gguf`` (chat template from the file's metadata)."""
+def make_app(gguf: str | Path, *, n_ctx: int = 4096, threads: int | None = None, name: str | None = None,
+             extra_bufts: bool = True):
+    """The FastAPI app of llama_cpp.server for ``gguf`` (chat template from the file's metadata).
+
+    ``extra_bufts`` is llama.cpp's ``use_extra_bufts`` (weight repacking at load; see
+    jaft.hardware.llama_extra_bufts). Loads the model: call it in the serve child process.
+    """
     path = check_gguf_file(gguf)
     try:
+        import llama_cpp
         from llama_cpp.server.app import create_app
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError as e:
         raise JaftError(f"serving needs llama-cpp-python with its server extra ({e.name} missing): "
                         "pip install 'jaft[gguf]'") from None
+    from jaft.export.native import model_params_override
+
     model = ModelSettings(model=str(path), model_alias=name or path.stem, n_ctx=n_ctx, verbose=False,
                           **({"n_threads": threads, "n_threads_batch": threads} if threads else {}))
-    return create_app(server_settings=ServerSettings(), model_settings=[model])
+    try:
+        with model_params_override(llama_cpp, use_extra_bufts=extra_bufts):
+            return create_app(server_settings=ServerSettings(), model_settings=[model])
+    except (ValueError, RuntimeError, OSError) as e:
+        raise JaftError(f"{path}: llama.cpp cannot load this GGUF ({type(e).__name__}: {str(e)[:160]}); "
+                        "re-run `jaft export` to rewrite it") from None
+
+
+def _crash_on_chat(app: Any, signum: int) -> Any:
+    """Test-only: an ASGI wrapper that kills the process on the first chat request (native crash stand-in)."""
+    import os
+
+    async def wrapped(scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and str(scope.get("path", "")).endswith("/chat/completions"):
+            os.kill(os.getpid(), signum)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def serve_in_child(fd: int, gguf: str, *, n_ctx: int, threads: int | None, name: str | None, extra_bufts: bool,
+                   generation: int, log: Any = None) -> None:
+    """Child side: load the model, say "ready", serve on the inherited socket ``fd`` until stopped."""
+    import uvicorn
+
+    from jaft.export.native import injected_signal
+
+    sock = socket.socket(fileno=fd)
+    app = make_app(gguf, n_ctx=n_ctx, threads=threads, name=name, extra_bufts=extra_bufts)
+    if (sig := injected_signal(f"serve request #{generation}")) is not None:
+        app = _crash_on_chat(app, sig)
+    if log:
+        log("ready")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise JaftError(f"{host}:{port}: cannot listen ({e.strerror}); choose another --port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 4096,
-          threads: int | None = None, name: str | None = None) -> None:
-    """Serve until interrupted."""
-    import uvicorn
+          threads: int | None = None, name: str | None = None, max_restarts: int = 3) -> None:
+    """Serve until interrupted, restarting a crashed llama.cpp backend (at most ``max_restarts`` times
+    in ``RESTART_WINDOW_S`` seconds)."""
+    import importlib.util
 
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise JaftError(f"{host}:{port}: cannot listen ({e.strerror}); choose another --port") from None
-    app = make_app(gguf, n_ctx=n_ctx, threads=threads, name=name)
+    from jaft.export.native import NativeCrash, run_native
+    from jaft.hardware import llama_extra_bufts
+
+    path = check_gguf_file(gguf)
+    for mod, pkg in (("llama_cpp", "llama-cpp-python"), ("uvicorn", "uvicorn"), ("fastapi", "fastapi")):
+        if importlib.util.find_spec(mod) is None:
+            raise JaftError(f"serving needs {pkg} (llama-cpp-python's server extra): pip install 'jaft[gguf]'")
+    extra_bufts, why = llama_extra_bufts()
+    sock = _listen(host, port)
     if not is_loopback(host):
         print(f"warning: listening on {host}: anyone who can reach this machine can use the model", file=sys.stderr)
-    print(f"serving {Path(gguf).name} at http://{host}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    crashes: list[float] = []
+    generation = 0
+    started = [False]
+
+    def on_log(msg: str) -> None:
+        if msg != "ready":
+            return
+        if not started[0]:
+            started[0] = True
+            print(f"serving {path.name} at http://{host}:{port}/v1 (OpenAI-compatible; Ctrl-C stops); "
+                  f"llama.cpp in a supervised child process, extra buffer types {why}", flush=True)
+        else:
+            print(f"serve: llama.cpp backend restarted (start {generation})", file=sys.stderr, flush=True)
+
+    try:
+        while True:
+            generation += 1
+            try:
+                run_native(f"serve #{generation}", serve_in_child, sock.fileno(), str(path), n_ctx=n_ctx,
+                           threads=threads, name=name, extra_bufts=extra_bufts, generation=generation,
+                           log=on_log, pass_fds=(sock.fileno(),))
+                return  # the server stopped normally (SIGTERM/SIGINT to the child)
+            except NativeCrash as e:
+                if not started[0]:
+                    raise  # the model never loaded: a restart would crash the same way
+                now = time.monotonic()
+                crashes = [t for t in crashes if now - t < RESTART_WINDOW_S] + [now]
+                cause = f"; known cause: {e.known_cause}" if e.known_cause else ""
+                if len(crashes) > max_restarts:
+                    raise JaftError(
+                        f"serve: llama.cpp crashed {len(crashes)} times in {RESTART_WINDOW_S / 60:.0f} min "
+                        f"(last: {e.signal_name or 'no result'}){cause}; giving up: check `jaft doctor`, try "
+                        "JAFT_LLAMA_EXTRA_BUFTS=0 or another quantization (--quant q8_0)"
+                    ) from None
+                note = ""
+                if extra_bufts and e.known_cause:
+                    extra_bufts, why = False, "off after a crash with them on"
+                    note = " without extra buffer types"
+                print(f"serve: llama.cpp backend crashed ({e.signal_name or 'no result'}){cause}; "
+                      f"restarting{note} ({len(crashes)}/{max_restarts} in {RESTART_WINDOW_S / 60:.0f} min)",
+                      file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        sock.close()

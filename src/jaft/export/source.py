@@ -13,9 +13,17 @@ from typing import Any
 
 from jaft.errors import JaftError
 
-SUPPORTED_GGUF = {"qwen2": "qwen2", "llama": "llama"}
-# Registry families that exist but whose GGUF conversion jaft does not write yet.
-NOT_YET = {"stablelm": "StableLM (japanese-stablelm)", "gpt_neox": "GPT-NeoX (rinna)"}
+# HF model_type → GGUF architecture. stablelm_epoch: the original remote-code StableLM configs
+# (japanese-stablelm-3b-4e1t), same tensors as transformers' stablelm.
+SUPPORTED_GGUF = {"qwen2": "qwen2", "llama": "llama", "stablelm": "stablelm", "stablelm_epoch": "stablelm"}
+# Registry families without a GGUF path, and what to use instead.
+NOT_YET = {
+    "gpt_neox": (
+        "GPT-NeoX (rinna) models use a SentencePiece-unigram tokenizer that llama.cpp's GPT-NeoX support "
+        "cannot carry (its converter only reads byte-level BPE); for a GGUF, fine-tune stablelm-3b "
+        "(japanese-stablelm-3b-4e1t-instruct) or qwen-1.5b instead"
+    ),
+}
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json",
@@ -201,9 +209,10 @@ def check_gguf_supported(model_type: str, where: Path | str) -> str:
         return SUPPORTED_GGUF[model_type]
     if model_type in NOT_YET:
         raise JaftError(
-            f"{where}: GGUF export of {NOT_YET[model_type]} models is not supported yet (only llama and "
-            "qwen2 architectures); `jaft export merge` still writes the merged Hugging Face model"
+            f"{where}: no GGUF export for {model_type}: {NOT_YET[model_type]}; `jaft export merge` still "
+            "writes the merged Hugging Face model"
         )
     raise JaftError(
-        f"{where}: unsupported architecture '{model_type or 'unknown'}' for GGUF export; jaft writes llama and qwen2"
+        f"{where}: unsupported architecture '{model_type or 'unknown'}' for GGUF export; jaft writes llama, "
+        "qwen2 and stablelm"
     )

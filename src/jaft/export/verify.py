@@ -60,20 +60,28 @@ class VerifyResult:
     threshold: float
     passed: bool
     failures: list[str] = field(default_factory=list)
+    extra_bufts: bool = False  # llama.cpp loaded with its CPU extra buffer types (weight repacking)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed, "min_top1_agreement_f16": self.threshold,
+            "llama_cpp_extra_buffer_types": self.extra_bufts,
             "files": {k: v.to_dict() for k, v in self.files.items()},
             "tokenization": self.tokenization, "failures": self.failures, "prompts": len(PROMPTS) + 1,
         }
 
 
-def _require_llama_cpp():
-    try:
-        import llama_cpp
-    except ImportError:
-        raise JaftError("GGUF verification needs llama-cpp-python: pip install 'jaft[gguf]' (or pass --no-verify)") from None
+def _require_llama_cpp(check_only: bool = False):
+    """llama_cpp (imported), or only a check that it is installed: importing it loads native code, which
+    the parent process leaves to the child of :func:`run_native`."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise JaftError("GGUF verification needs llama-cpp-python: pip install 'jaft[gguf]' (or pass --no-verify)")
+    if check_only:
+        return None
+    import llama_cpp
+
     return llama_cpp
 
 
@@ -96,7 +104,9 @@ def hf_logits(model_dir: str | Path, seqs: list[list[int]], *, float32: bool = T
     """
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the export shows its own progress; stderr stays for errors
     dtype = torch.float32 if float32 else "auto"
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, low_cpu_mem_usage=True)
     model.eval()
@@ -119,23 +129,38 @@ def quiet_llama_logs(llama_cpp: Any) -> None:
     llama_cpp.llama_log_set(_NULL_LOG, None)
 
 
-def open_gguf(path: str | Path, *, n_ctx: int = 512, logits_all: bool = False, vocab_only: bool = False):
+def open_gguf(path: str | Path, *, n_ctx: int = 512, logits_all: bool = False, vocab_only: bool = False,
+              extra_bufts: bool | None = None):
+    """A ``llama_cpp.Llama`` for ``path``; ``extra_bufts=False`` loads without llama.cpp's CPU extra buffer
+    types (no weight repacking, no AMX kernels); None follows jaft.hardware.llama_extra_bufts (off on AMX).
+
+    Call it inside :func:`jaft.export.native.run_native`: a crash while loading takes the process down.
+    """
+    from jaft.export.native import model_params_override
+
     llama_cpp = _require_llama_cpp()
     quiet_llama_logs(llama_cpp)
+    if extra_bufts is None:
+        from jaft.hardware import llama_extra_bufts
+
+        extra_bufts = llama_extra_bufts()[0]
     try:
-        return llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=logits_all,
-            vocab_only=vocab_only, verbose=False, seed=0,
-        )
+        with model_params_override(llama_cpp, use_extra_bufts=extra_bufts):
+            return llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=logits_all,
+                vocab_only=vocab_only, verbose=False, seed=0,
+            )
     except Exception as e:
-        raise JaftError(f"{path}: llama.cpp cannot load this GGUF ({type(e).__name__}: {str(e)[:160]})") from None
+        raise JaftError(f"{path}: llama.cpp cannot load this GGUF ({type(e).__name__}: {str(e)[:160]}); "
+                        "re-run `jaft export gguf` / `jaft export quantize` to rewrite it") from None
 
 
-def gguf_logits(path: str | Path, seqs: list[list[int]]) -> list[Any]:
+def gguf_logits(path: str | Path, seqs: list[list[int]], *, extra_bufts: bool = False) -> list[Any]:
+    """llama.cpp's logits for every position of each sequence (float32 arrays, positions × vocab)."""
     import numpy as np
 
     n_ctx = max(len(s) for s in seqs) + 8
-    llm = open_gguf(path, n_ctx=n_ctx, logits_all=True)
+    llm = open_gguf(path, n_ctx=n_ctx, logits_all=True, extra_bufts=extra_bufts)
     out = []
     try:
         for ids in seqs:
@@ -145,6 +170,15 @@ def gguf_logits(path: str | Path, seqs: list[list[int]]) -> list[Any]:
     finally:
         llm.close()
     return out
+
+
+def gguf_tokenize(path: str | Path, texts: list[tuple[str, bool]]) -> list[list[int]]:
+    """llama.cpp's token ids for each ``(text, add_bos)`` from the GGUF's vocabulary (special tokens parsed)."""
+    llm = open_gguf(path, vocab_only=True)
+    try:
+        return [llm.tokenize(t.encode("utf-8"), add_bos=bos, special=True) for t, bos in texts]
+    finally:
+        llm.close()
 
 
 TIE = 1e-3  # HF's two best logits closer than this fraction of the logit spread: no definite top-1
@@ -183,43 +217,53 @@ def compare_logits(ref: list[Any], got: list[Any]) -> dict[str, Any]:
 
 
 def check_tokenization(tokenizer: Any, gguf_path: str | Path, text: str = TOKENIZATION_TEST) -> dict[str, Any]:
-    """HF ids vs llama.cpp ids for ``text`` (plain text, and a chat-rendered turn with special tokens)."""
-    llm = open_gguf(gguf_path, vocab_only=True)
-    try:
-        # HF matches added and special tokens inside text; llama.cpp does so with special=True.
-        hf_plain = tokenizer(text, add_special_tokens=False)["input_ids"]
-        gg_plain = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        result: dict[str, Any] = {"text": text, "identical": hf_plain == gg_plain, "n_tokens": len(hf_plain)}
-        if hf_plain != gg_plain:
-            i = next((k for k, (a, b) in enumerate(zip(hf_plain, gg_plain, strict=False)) if a != b),
-                     min(len(hf_plain), len(gg_plain)))
-            result["first_difference"] = {"index": i, "hf": hf_plain[i:i + 5], "gguf": gg_plain[i:i + 5]}
-        if getattr(tokenizer, "chat_template", None):
-            chat = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                 add_generation_prompt=True)
-            hf_chat = tokenizer(chat, add_special_tokens=False)["input_ids"]
-            gg_chat = llm.tokenize(chat.encode("utf-8"), add_bos=False, special=True)
-            result["chat_identical"] = hf_chat == gg_chat
-            result["identical"] = result["identical"] and hf_chat == gg_chat
-        # add_bos: llama.cpp must add exactly what HF adds around plain text.
-        hf_full = tokenizer(text)["input_ids"]
-        gg_full = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
-        result["special_tokens_identical"] = hf_full == gg_full
-        result["identical"] = result["identical"] and hf_full == gg_full
-    finally:
-        llm.close()
+    """HF ids vs llama.cpp ids for ``text`` (plain text, and a chat-rendered turn with special tokens).
+
+    llama.cpp tokenizes in a child process (:func:`run_native`), so a crash there is one error line.
+    """
+    from jaft.export.native import run_native
+
+    # HF matches added and special tokens inside text; llama.cpp does so with special=True.
+    cases: dict[str, tuple[list[int], str, bool]] = {"plain": (tokenizer(text, add_special_tokens=False)["input_ids"], text, False)}
+    if getattr(tokenizer, "chat_template", None):
+        chat = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                             add_generation_prompt=True)
+        cases["chat"] = (tokenizer(chat, add_special_tokens=False)["input_ids"], chat, False)
+    # add_bos: llama.cpp must add exactly what HF adds around plain text.
+    cases["full"] = (tokenizer(text)["input_ids"], text, True)
+    got = dict(zip(cases, run_native("verify tokenization", gguf_tokenize, gguf_path,
+                                     [(t, bos) for _, t, bos in cases.values()]), strict=True))
+    hf_plain, gg_plain = cases["plain"][0], got["plain"]
+    result: dict[str, Any] = {"text": text, "identical": hf_plain == gg_plain, "n_tokens": len(hf_plain)}
+    if hf_plain != gg_plain:
+        i = next((k for k, (a, b) in enumerate(zip(hf_plain, gg_plain, strict=False)) if a != b),
+                 min(len(hf_plain), len(gg_plain)))
+        result["first_difference"] = {"index": i, "hf": hf_plain[i:i + 5], "gguf": gg_plain[i:i + 5]}
+    if "chat" in cases:
+        result["chat_identical"] = cases["chat"][0] == got["chat"]
+        result["identical"] = result["identical"] and result["chat_identical"]
+    result["special_tokens_identical"] = cases["full"][0] == got["full"]
+    result["identical"] = result["identical"] and result["special_tokens_identical"]
     return result
 
 
 def verify(
     model_dir: str | Path, tokenizer_dir: str | Path, files: dict[str, str | Path], *,
     min_top1: float = 0.99, progress: Progress | None = None, log: Callable[[str], None] | None = None,
+    extra_bufts: bool = False,
 ) -> VerifyResult:
-    """Compare every GGUF in ``files`` (label → path; label ``f16`` gets the threshold) with the HF model."""
+    """Compare every GGUF in ``files`` (label → path; label ``f16`` gets the threshold) with the HF model.
+
+    Each file is evaluated by llama.cpp in a child process (:func:`jaft.export.native.run_native`).
+    ``extra_bufts`` (default off) lets llama.cpp repack weights at load; verification evaluates a few
+    hundred positions, where repacking buys nothing and is the code path that crashes on AMX CPUs.
+    """
+    from jaft.export.gguf import read_metadata
+    from jaft.export.native import run_native
     from jaft.export.preflight import VERIFY_FLOAT32_MAX_PARAMS, ModelSize
     from jaft.export.vocab import load_tokenizer
 
-    _require_llama_cpp()
+    _require_llama_cpp(check_only=True)
     tok = load_tokenizer(tokenizer_dir)
     seqs = prompt_ids(tok)
     params = ModelSize.from_dir(Path(model_dir)).parameters
@@ -229,8 +273,9 @@ def verify(
     checks: dict[str, FileCheck] = {}
     failures: list[str] = []
     for label, path in files.items():
+        read_metadata(path)  # a truncated or foreign file: one clear line, before llama.cpp maps it
         t0 = time.perf_counter()
-        got = gguf_logits(path, seqs)
+        got = run_native(f"verify {label}", gguf_logits, path, seqs, extra_bufts=extra_bufts)
         c = compare_logits(ref, got)
         top1 = c["top1_agreement"]
         checks[label] = FileCheck(label, str(path), top1, c["top1_agreement_all"],
@@ -252,4 +297,4 @@ def verify(
             f"tokenization differs between HF and the GGUF vocabulary ({tokenization.get('first_difference')}): "
             "the pre-tokenizer or added tokens were not carried over"
         )
-    return VerifyResult(checks, tokenization, min_top1, not failures, failures)
+    return VerifyResult(checks, tokenization, min_top1, not failures, failures, extra_bufts)

@@ -24,8 +24,11 @@ LLAMA3_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 KNOWN_PRE = {QWEN2_REGEX: "qwen2", LLAMA3_REGEX: "llama-bpe"}
-# Pre names llama.cpp accepts that jaft may write (all map to the QWEN2 or LLAMA3 pre-tokenizer type).
-PRE_NAMES = ("qwen2", "deepseek-r1-qwen", "llama-bpe")
+# A ByteLevel step with its own (GPT-2) regex and nothing else: GPT-2 / GPT-NeoX tokenizers (StableLM 3B
+# 4E1T). llama.cpp's "gpt-2" pre-tokenizer applies that regex ("olmo", GPT-NeoX's vocabulary, shares it).
+GPT2_BYTE_LEVEL = "<gpt2 ByteLevel regex>"
+# Pre names llama.cpp accepts that jaft may write (QWEN2, LLAMA3 or GPT2 pre-tokenizer types).
+PRE_NAMES = ("qwen2", "deepseek-r1-qwen", "llama-bpe", "gpt-2")
 # Normalizers llama.cpp's BPE path does not apply; NFC only matters for decomposed input (see docs).
 _HARMLESS_NORMALIZERS = {None, "NFC"}
 
@@ -75,7 +78,7 @@ def _split_regexes(pre: dict[str, Any] | None) -> tuple[list[str], bool]:
         elif kind == "ByteLevel":
             byte_level = True
             if step.get("use_regex", True):
-                regexes.append("<gpt2 ByteLevel regex>")
+                regexes.append(GPT2_BYTE_LEVEL)
             if step.get("add_prefix_space"):
                 regexes.append("<ByteLevel add_prefix_space>")
         else:
@@ -101,6 +104,8 @@ def choose_pre(backend: dict[str, Any], family: str, arch: str, override: str | 
             "tokenize differently in GGUF"
         )
     regexes, byte_level = _split_regexes(backend.get("pre_tokenizer"))
+    if regexes == [GPT2_BYTE_LEVEL]:
+        return "gpt-2"
     if byte_level and len(regexes) == 1 and regexes[0] in KNOWN_PRE:
         name = KNOWN_PRE[regexes[0]]
         if name == "qwen2" and family == "deepseek-r1" and arch == "qwen2":

