@@ -84,17 +84,21 @@ def run_sft(
     model, tokenizer = bundle.model, bundle.tokenizer
     if bundle.template_note:
         res.applied["chat_template"] = Applied(bundle.template_note, "default", "the tokenizer had no chat template")
+        console.print(f"chat template: {bundle.template_note}", markup=False)
 
     from jaft.train.data import build_dataset
 
     system = cfg.train.system_prompt
-    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
-    eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system) if val_recs
-                           else (None, None))
+    strict = cfg.data.strict or cfg.data.mode == "production"
+    train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system, strict=strict,
+                                          console=console)
+    eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system, strict=strict,
+                                         console=console) if val_recs else (None, None))
     if is_main_process():
         console.print(f"[bold]data[/]: {data_source}: {train_stats['records']} records → {train_stats['examples']} "
                       f"examples ({train_stats['completion_tokens']:,} trained tokens, {train_stats['truncated']} "
-                      f"truncated, {train_stats['dropped_no_completion']} with no completion left)"
+                      f"truncated, {train_stats['dropped_no_completion']} with no completion left"
+                      + (f", rejected {train_stats['rejected']}" if train_stats["rejected"] else "") + ")"
                       + (f"; validation {eval_stats['examples']} examples" if eval_stats else ""))
     facts = {"world_size": world, "model_path": choice.path, "data": data_source,
              "data_stats": {"train": train_stats, "validation": eval_stats}}
@@ -116,7 +120,8 @@ def run_sft(
         from jaft.models.generate import generate_texts
 
         console.print("[bold]generation test[/] (seed prompts)")
-        generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40)
+        # Asked the way the run trained and deploys: with its instruction as the system prompt.
+        generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40, system=system)
         for g in generations:
             console.print(f"  {g['prompt']} → {g['output'][:80]!r}", markup=False)
     rows = run.read_metrics()
