@@ -18,6 +18,7 @@ SFT labels, GRPO prompts, evaluation, the generation test, the GGUF check, the O
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,10 +145,8 @@ def adds_bos(tokenizer: Any) -> bool:
         ids = tokenizer("日本語")["input_ids"]
         cached = bos is not None and len(ids) > len(tokenizer("日本語", add_special_tokens=False)["input_ids"]) \
             and ids[0] == bos
-        try:
+        with contextlib.suppress(AttributeError):  # cache where the object allows it
             tokenizer._jaft_adds_bos = cached
-        except AttributeError:
-            pass
     return bool(cached)
 
 
