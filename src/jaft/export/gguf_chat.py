@@ -131,3 +131,46 @@ class GgufBackend:
     def generate(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[str]:
         return llama_generate(self.gguf, prompts, add_bos=self.d.add_bos, max_new_tokens=max_new_tokens,
                               temperature=temperature, stop=self.d.stop, n_ctx=self.n_ctx)
+
+
+def evaluate_gguf(
+    gguf: str | Path, task: str, *, modelfile: str | Path | None = None, data: str | None = None,
+    limit: int | None = None, batch_size: int = 8, max_new_tokens: int = 256, out: str | None = None,
+    system_prompt: str | None = None, console: Any = None,
+) -> dict[str, Any]:
+    """``jaft eval --gguf``: the math eval or the generation test through llama.cpp as Ollama runs the file.
+
+    The prompt is the Modelfile's TEMPLATE with its SYSTEM (the run's instruction), read from
+    ``modelfile`` or the ``Modelfile`` beside the GGUF; without one it is derived from the GGUF's own
+    template and no instruction is applied (said in the result).
+    """
+    from jaft.export.serve import check_gguf_file
+
+    path = check_gguf_file(gguf)
+    mf = Path(modelfile) if modelfile else path.parent / "Modelfile"
+    deployed = deployed_from_gguf(path, modelfile=mf if (modelfile or mf.is_file()) else None)
+    if system_prompt is not None:
+        deployed.system = system_prompt or None
+    backend = GgufBackend(path, deployed)
+    result: dict[str, Any] = {"model": str(path), "task": task, "template": deployed.source,
+                              "system_prompt": deployed.system}
+    if task == "math":
+        from jaft.eval.math import evaluate_math, load_problems
+
+        if data is None:
+            from jaft.data.samples import math_eval_path
+
+            data = str(math_eval_path())
+        problems = load_problems(data, limit)
+        preds = out or str(path.with_suffix("").as_posix() + "-eval_math_predictions.jsonl")
+        # system_prompt=None: the Modelfile's SYSTEM applies, as in Ollama when a request brings none.
+        result |= evaluate_math(backend, problems, system_prompt=None, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, temperature=0.0, predictions_file=preds,
+                                console=console)
+    elif task == "generate":
+        from jaft.models.generate import generation_test
+
+        result["generations"] = generation_test(backend, max_new_tokens=min(max_new_tokens, 100), temperature=0.0)
+    else:
+        raise JaftError(f"--gguf --task {task}: use math or generate (perplexity needs the HF model)")
+    return result

@@ -35,6 +35,34 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
     return tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
+class HFBackend:
+    """Evaluation backend for a transformers model: the one renderer's prompts, batched generation."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+
+    def prompt(self, user: str, system: str | None) -> str:
+        from jaft.models.chat import render_prompt
+
+        # A base model without a chat template continues the raw prompt instead.
+        return render_prompt(self.tokenizer, user, system) if self.tokenizer.chat_template else user
+
+    def generate(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[str]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return generate_batch(self.model, self.tokenizer, prompts, max_new_tokens, temperature)
+        finally:
+            self.model.train(was_training)
+
+
+def generation_test(backend: Any, prompts: list[str] | tuple[str, ...] = SEED_PROMPTS, *, max_new_tokens: int = 50,
+                    temperature: float = 0.7, system: str | None = None) -> list[dict[str, str]]:
+    """The seed prompts through ``backend`` (HF or GGUF) with the run's instruction; [{"prompt", "output"}]."""
+    outs = backend.generate([backend.prompt(p, system) for p in prompts], max_new_tokens, temperature)
+    return [{"prompt": p, "output": o} for p, o in zip(prompts, outs, strict=True)]
+
+
 def generate_texts(
     model: Any,
     tokenizer: Any,
@@ -48,15 +76,6 @@ def generate_texts(
     """One answer per prompt through the chat template, as one batch; returns [{"prompt", "output"}]."""
     import torch
 
-    from jaft.models.chat import render_prompt
-
     torch.manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
-        # A base model without a chat template continues the raw prompt instead.
-        texts = [render_prompt(tokenizer, p, system) if tokenizer.chat_template else p for p in prompts]
-        outs = generate_batch(model, tokenizer, texts, max_new_tokens, temperature)
-    finally:
-        model.train(was_training)
-    return [{"prompt": p, "output": o} for p, o in zip(prompts, outs, strict=True)]
+    return generation_test(HFBackend(model, tokenizer), prompts, max_new_tokens=max_new_tokens,
+                           temperature=temperature, system=system)
