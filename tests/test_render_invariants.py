@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -167,8 +168,12 @@ def test_one_conversation_one_token_sequence(stacks, family, add_bos, system, re
     history = [{"role": m["role"], "content": m["content"],
                 **({"reasoning": m["reasoning_content"]} if "reasoning_content" in m else {})}
                for m in row["messages"][:-1]]
-    # GRPO: the prompt text TRL receives, tokenized as TRL 1.x does (special tokens on).
-    grpo_ids = tok(text=[trl_prompt_text(tok, conversation_prompt(tok, history))])["input_ids"][0]
+    # GRPO: the prompt text TRL receives, through the installed TRL's own prompt tokenization.
+    from trl import GRPOTrainer
+
+    trainer_stub = SimpleNamespace(processing_class=tok, _is_vlm=False)
+    grpo_text = trl_prompt_text(tok, conversation_prompt(tok, history))
+    grpo_ids = list(GRPOTrainer._tokenize_prompts(trainer_stub, [grpo_text])[0][0])
     # Eval and the generation test: what generate_batch feeds the model.
     eval_ids = encode_prompt(tok, conversation_prompt(tok, history))
     # The GGUF: its own embedded template, llama.cpp's tokenizer, BOS per the GGUF's add_bos.
