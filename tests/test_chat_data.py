@@ -112,7 +112,7 @@ def test_template_that_drops_the_system_prompt_is_refused(r1_tok):
     rec = _chat(("user", "質問"), ("assistant", "回答"))
     with pytest.raises(JaftError, match="drops the system prompt"):
         build_dataset([rec], tok, 512, system="丁寧に答えてください。", strict=True)
-    with pytest.raises(JaftError, match="every example"):  # all rejected: nothing left to train
+    with pytest.raises(JaftError, match="every record was rejected"):  # nothing left to train
         build_dataset([rec], tok, 512, system="丁寧に答えてください。")
 
 
@@ -175,3 +175,28 @@ def test_prepare_strict_names_the_record(tmp_path):
     r = run_jaft("data", "prepare", str(FIELD / "chat_reasoning_neighbours.jsonl"), "--out", str(tmp_path / "o"),
                  "--strict")
     assert_clean_error(r, "chat_reasoning_neighbours.jsonl:6", "reasoning")
+
+
+def test_reasoning_the_template_cannot_express_is_rejected(r1_tok):
+    """A template that strips reasoning and whose generation prompt is not how it renders the turn."""
+    from jaft.train.data import build_dataset
+
+    tok = r1_tok.__class__.from_pretrained(r1_tok.name_or_path)
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}{{ 'U: ' + m['content'] + '\\n' }}"
+                         "{% else %}{{ 'Assistant: ' + m['content'].split('</think>')[-1] + eos_token }}{% endif %}"
+                         "{% endfor %}{% if add_generation_prompt %}{{ 'A: ' }}{% endif %}")
+    rec = Record(kind="chat", source="r.jsonl:2", messages=[
+        {"role": "user", "content": "1+1は？"}, {"role": "assistant", "content": "<think>\n足す\n</think>\n\n2"}])
+    with pytest.raises(JaftError, match=r"^r\.jsonl:2: .*cannot express"):
+        build_dataset([rec], tok, 512, strict=True)
+    with pytest.raises(JaftError, match="every record was rejected"):
+        build_dataset([rec], tok, 512)
+
+
+def test_conflicting_chat_template_setting_is_one_line_exit_2(tiny_qwen, tmp_path):
+    r = run_jaft("train", "--model-name", str(tiny_qwen), "--set", "model.chat_template=llama3",
+                 "--set", "train.max_steps=1", "--set", f"train.output_dir={tmp_path / 'run'}")
+    # The run has printed its plan by then; the error is still one line, exit 2, no traceback.
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
+    assert last.startswith("error: model.chat_template=llama3 conflicts"), last

@@ -84,6 +84,9 @@ def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None,
             stats["completion_tokens"] += sum(ex["completion_mask"])
             rows.append(ex)
     stats["examples"] = len(rows)
+    if not rows and stats["rejected"]:
+        raise JaftError(f"no trainable example: every record was rejected by the chat template "
+                        f"({stats['rejected']}); fix the data or the template (--set model.chat_template=...)")
     if not rows:
         raise JaftError(
             "every example was cut to nothing by the sequence length; raise --set train.max_seq_length"

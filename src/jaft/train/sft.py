@@ -84,7 +84,6 @@ def run_sft(
     model, tokenizer = bundle.model, bundle.tokenizer
     if bundle.template_note:
         res.applied["chat_template"] = Applied(bundle.template_note, "default", "the tokenizer had no chat template")
-        console.print(f"chat template: {bundle.template_note}", markup=False)
 
     from jaft.train.data import build_dataset
 
