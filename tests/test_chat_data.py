@@ -200,3 +200,12 @@ def test_conflicting_chat_template_setting_is_one_line_exit_2(tiny_qwen, tmp_pat
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
     assert last.startswith("error: model.chat_template=llama3 conflicts"), last
+
+
+def test_generation_stops_at_the_turn_end_as_well_as_eos():
+    from jaft.models.chat import stop_token_ids
+
+    tok = _vocab_tokenizer(LLAMA3, "<|begin_of_text|>", "<|end_of_text|>")
+    assert stop_token_ids(tok) == [tok.eos_token_id]  # no template: raw continuation stops at EOS
+    ensure_chat_template(tok, None)
+    assert tok.convert_ids_to_tokens(stop_token_ids(tok)) == ["<|end_of_text|>", "<|eot_id|>"]

@@ -294,6 +294,8 @@ def turn_end_text(tokenizer: Any) -> str:
 def stop_token_ids(tokenizer: Any) -> list[int]:
     """EOS and the template's end-of-turn token: generation stops at either."""
     ids = [tokenizer.eos_token_id] if getattr(tokenizer, "eos_token_id", None) is not None else []
+    if not getattr(tokenizer, "chat_template", None):
+        return ids  # a base model continuing raw text
     end = turn_end_text(tokenizer).strip()
     if end:
         first = tokenizer(end, add_special_tokens=False)["input_ids"][:1]
