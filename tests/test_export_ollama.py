@@ -67,7 +67,10 @@ def test_jinja_and_modelfile_templates_describe_the_same_turns(family, add_bos):
     assert ("日本の最高峰" in want) == (family != "deepseek-r1") == (not turns.strips_reasoning)
     if family == "deepseek-r1":
         assert want.endswith("<｜Assistant｜><think>\n")
-    assert check_equivalent(jinja, go, bos_token=bos, eos_token=eos, add_bos=add_bos) == []
+    mismatches = check_equivalent(jinja, go, bos_token=bos, eos_token=eos, add_bos=add_bos)
+    # Llama-3's `| trim` has no Go counterpart: the whitespace probes catch it, and only them.
+    assert [m for m in mismatches if not m["whitespace_only"]] == []
+    assert bool(mismatches) == (family == "llama3")
 
 
 def test_reasoning_stays_for_templates_that_keep_it():

@@ -34,6 +34,10 @@ def test_quickstart_end_to_end_and_rerun(tmp_path):
     assert report["stages"]["verify"]["passed"] is True
     assert (out / "export" / "model-q4_k_m.gguf").is_file() and (out / "export" / "Modelfile").is_file()
     assert "jaft quickstart" in r.stderr and "math (held-out bundled problems)" in r.stderr
+    # Deployment = evaluation (issue 12): the F16 GGUF through its Modelfile scores as the HF model does.
+    from tests.test_gguf_eval import assert_gguf_eval_matches_hf
+
+    assert_gguf_eval_matches_hf(out)
 
     again = run_jaft("quickstart", "--out", str(out), timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -3,7 +3,7 @@
 import pytest
 
 from jaft.data.records import Record
-from jaft.models.chat import r1_completion, render_turns, tokenize_rendered
+from jaft.models.chat import render_turns, tokenize_rendered
 
 EOS = "<｜end▁of▁sentence｜>"
 
@@ -13,19 +13,6 @@ def tok(tiny_qwen):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_qwen)
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ("<think>\n3と4を足す。\n</think>\n<answer>7</answer>", "3と4を足す。\n</think>\n<answer>7</answer>"),
-        ("<think>考える</think><answer>7</answer>", "考える</think><answer>7</answer>"),
-        ("  <think>\n考える\n</think>答え", "考える\n</think>答え"),
-        ("こんにちは！", "\n</think>\n\nこんにちは！"),  # no reasoning: R1's empty think block
-    ],
-)
-def test_r1_completion(content, expected):
-    assert r1_completion(content) == expected
 
 
 def test_reasoning_and_answer_are_in_the_completion(tok):

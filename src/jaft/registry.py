@@ -193,6 +193,8 @@ def detect_template_family(chat_template: str | None) -> TemplateFamily:
         return "llama3"
     if "<|im_start|>" in chat_template:
         return "chatml"
+    if "### 指示" in chat_template:
+        return "stablelm-ja"
     return "unknown"
 
 

@@ -11,7 +11,9 @@ ORDER = 50
 
 
 def main(
-    model: Annotated[str, typer.Option("--model", help="merged model dir, LoRA adapter dir, or a jaft run directory")],
+    model: Annotated[str | None, typer.Option("--model", help="merged model dir, LoRA adapter dir, or a jaft run directory")] = None,
+    gguf: Annotated[str | None, typer.Option("--gguf", help="evaluate a GGUF through llama.cpp as Ollama runs it (its Modelfile's TEMPLATE and SYSTEM)")] = None,
+    modelfile: Annotated[str | None, typer.Option("--modelfile", help="--gguf: the Modelfile to deploy with (default: Modelfile beside the GGUF)")] = None,
     task: Annotated[str, typer.Option("--task", help="math | generate | perplexity")] = "math",
     adapter: Annotated[str | None, typer.Option("--adapter", help="LoRA adapter to apply on --model")] = None,
     data: Annotated[str | None, typer.Option("--data", help="math: JSONL problems with answers (default: bundled held-out set); perplexity: text file")] = None,
@@ -29,6 +31,7 @@ def main(
     the reward's Japanese normalizer and reports accuracy, format rate and language consistency, writing
     every prediction to a JSONL file. `generate` runs the seed's prompts (こんにちは、私は / 日本語について /
     機械学習とは). `perplexity` measures a text file. Works on a merged model, a model + adapter, and a run dir.
+    `--gguf FILE` runs math / generate through llama.cpp with the deployed prompt (what Ollama will run).
     """
     import json
     from pathlib import Path
@@ -40,10 +43,24 @@ def main(
 
     if task not in ("math", "generate", "perplexity"):
         raise JaftError(f"--task {task}: use math, generate or perplexity")
+    if (model is None) == (gguf is None):
+        raise JaftError("give --model (a run, model or adapter directory) or --gguf FILE")
     console = Console(stderr=True)
-    result = run_eval(Path(model), task, adapter=adapter, data=data, limit=limit, batch_size=batch_size,
-                      max_new_tokens=max_new_tokens, out=out, system_prompt=system_prompt, console=console,
-                      encoding=encoding)
+    if gguf is not None:
+        from jaft.export.gguf_chat import evaluate_gguf
+        from jaft.export.native import run_native
+
+        # llama.cpp runs in a child process: a native crash (AMX repacking) is one error line, not a
+        # silent death of the command.
+        console.print(f"evaluating {gguf} through llama.cpp (child process) …")
+        result = run_native("eval gguf", evaluate_gguf, gguf, task, modelfile=modelfile, data=data, limit=limit,
+                            batch_size=batch_size, max_new_tokens=max_new_tokens, out=out,
+                            system_prompt=system_prompt, console=None, encoding=encoding)
+    else:
+        assert model is not None
+        result = run_eval(Path(model), task, adapter=adapter, data=data, limit=limit, batch_size=batch_size,
+                          max_new_tokens=max_new_tokens, out=out, system_prompt=system_prompt, console=console,
+                          encoding=encoding)
     if json_:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return

@@ -20,6 +20,10 @@ class ModelSection(StrictModel):
     )
     attn_implementation: str | None = Field(None, description="sdpa (default), flash_attention_2, eager")
     offload_folder: str | None = Field(None, description="spill weights here when GPU+RAM are short")
+    chat_template: str | None = Field(
+        None, description="for a tokenizer without one: a family (chatml, llama3, deepseek-r1, stablelm-ja) or a "
+        ".jinja file; default: chosen from the vocabulary's special tokens"
+    )
     fallback_models: list[str] | None = Field(
         None, description="tried in order when loading runs out of memory (default: the registry's)"
     )

@@ -114,10 +114,40 @@ def _messages(obj: dict[str, Any]) -> list[dict[str, str]]:
                             f"{key}[{i}].content must be a string")
         if not content.strip():
             raise BadRecord("empty_field", f"{key}[{i}].content is empty")
+        reasoning = _reasoning(m, f"{key}[{i}]", role, content)
+        if reasoning is not None:
+            # The turn as the model writes it (jaft.models.reasoning.think_text): trained as the think block.
+            content = f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
         out.append({"role": role, "content": content})
     if not any(m["role"] != "system" for m in out):
         raise BadRecord("empty_field", f"field '{key}' holds only system messages")
     return out
+
+
+# An assistant turn's reasoning as chat datasets and APIs spell it: DeepSeek API / vLLM
+# (reasoning_content), OpenRouter / vLLM >= 0.10 (reasoning), Ollama (thinking).
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+
+
+def _reasoning(m: dict[str, Any], where: str, role: str, content: str) -> str | None:
+    """The turn's reasoning field, if any; never dropped: an unusable one rejects the record."""
+    found = {f: m[f] for f in REASONING_FIELDS if m.get(f) is not None}
+    if not found:
+        return None
+    for f, v in found.items():
+        if not isinstance(v, str):
+            raise BadRecord("wrong_type", f"{where}.{f} must be a string, got {type(v).__name__}")
+    found = {f: v for f, v in found.items() if v.strip()}
+    if not found:
+        return None
+    names = ", ".join(found)
+    if len(set(found.values())) > 1:
+        raise BadRecord("conflicting_fields", f"{where} has different reasoning in {names}; keep one")
+    if role != "assistant":
+        raise BadRecord("wrong_type", f"{where}.{next(iter(found))}: only assistant turns carry reasoning")
+    if "<think>" in content or "</think>" in content:
+        raise BadRecord("conflicting_fields", f"{where} has reasoning both in {names} and as <think> in content")
+    return next(iter(found.values()))
 
 
 # Where a gold answer came from (report.json "answer_rules"), in the order the rules are tried.

@@ -37,8 +37,7 @@ def load_problems(path: str | Path, limit: int | None = None, *, encoding: str |
 
 
 def evaluate_math(
-    model: Any,
-    tokenizer: Any,
+    backend: Any,
     problems: list[dict[str, str]],
     *,
     system_prompt: str | None,
@@ -48,12 +47,15 @@ def evaluate_math(
     predictions_file: str | Path | None = None,
     console: Any = None,
 ) -> dict[str, Any]:
-    """Accuracy, format rate and language consistency over ``problems``; every prediction to JSONL."""
+    """Accuracy, format rate and language consistency over ``problems``; every prediction to JSONL.
+
+    ``backend``: ``prompt(user, system) -> str`` and ``generate(prompts, max_new_tokens, temperature)``:
+    :class:`jaft.models.generate.HFBackend` (transformers) or ``jaft.export.gguf_chat.GgufBackend``
+    (llama.cpp with the deployed template), so both are scored by the same code.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from jaft.japanese.answers import extract_answer
-    from jaft.models.chat import render_prompt
-    from jaft.models.generate import generate_batch
     from jaft.rewards import accuracy_reward, format_reward, language_consistency_reward
 
     rows: list[dict[str, Any]] = []
@@ -64,8 +66,8 @@ def evaluate_math(
         task = progress.add_task("eval", total=len(problems), acc="")
         for start in range(0, len(problems), batch_size):
             batch = problems[start:start + batch_size]
-            prompts = [render_prompt(tokenizer, p["problem"], system_prompt) for p in batch]
-            outs = generate_batch(model, tokenizer, prompts, max_new_tokens, temperature)
+            prompts = [backend.prompt(p["problem"], system_prompt) for p in batch]
+            outs = backend.generate(prompts, max_new_tokens, temperature)
             answers = [p["answer"] for p in batch]
             acc = accuracy_reward(outs, answer=answers, prompts=prompts)
             fmt = format_reward(outs, prompts=prompts)

@@ -47,14 +47,19 @@ def run_eval(
             system_prompt = (source.run_system_prompt if source.run_stage else None) or (
                 None if source.run_stage == "sft" else DEFAULT_SYSTEM_PROMPT)
         result["system_prompt"] = system_prompt
-        result |= evaluate_math(m, tok, problems, system_prompt=system_prompt,
+        from jaft.models.generate import HFBackend
+
+        result |= evaluate_math(HFBackend(m, tok), problems, system_prompt=system_prompt,
                                 batch_size=batch_size, max_new_tokens=max_new_tokens, predictions_file=preds,
                                 console=console)
     elif task == "generate":
         from jaft.models.generate import generate_texts
 
         m, tok = load_trained(source)
-        result["generations"] = generate_texts(m, tok, max_new_tokens=min(max_new_tokens, 100))
+        # The run's instruction, as training used it and the Modelfile deploys it.
+        system = system_prompt if system_prompt is not None else source.run_system_prompt
+        result["system_prompt"] = system
+        result["generations"] = generate_texts(m, tok, max_new_tokens=min(max_new_tokens, 100), system=system)
     else:
         from jaft.errors import JaftError
         from jaft.eval.perplexity import perplexity

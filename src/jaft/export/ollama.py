@@ -26,7 +26,8 @@ from jaft.errors import JaftError
 _S, _U1, _A1, _U2, _R = "⟦SYSTEM⟧", "⟦USER1⟧", "⟦ASSISTANT1⟧", "⟦USER2⟧", "⟦REASONING⟧"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._\-/]*(:[A-Za-z0-9._\-]+)?$")
 
-# Probe conversations for the equivalence check: Japanese content, a system prompt, reasoning.
+# Probe conversations for the equivalence check: Japanese content, a system prompt, reasoning, several
+# turns of history, and content with leading/trailing whitespace (a Jinja ``| trim`` that Go cannot do).
 PROBES: list[list[dict[str, str]]] = [
     [{"role": "user", "content": "富士山の高さは？"}],
     [{"role": "system", "content": "あなたは丁寧な日本語のアシスタントです。"},
@@ -37,7 +38,16 @@ PROBES: list[list[dict[str, str]]] = [
     [{"role": "system", "content": "簡潔に答えてください。"},
      {"role": "user", "content": "日本の首都は？"},
      {"role": "assistant", "content": "東京です。"},
-     {"role": "user", "content": "人口は？"}],
+     {"role": "user", "content": "人口は？"},
+     {"role": "assistant", "content": "約1400万人です。", "reasoning": "東京都の人口を思い出す。"},
+     {"role": "user", "content": "面積は？"}],
+]
+WHITESPACE_PROBES: list[list[dict[str, str]]] = [
+    [{"role": "user", "content": "  前後に空白がある質問　\n"}],
+    [{"role": "system", "content": "\n指示の前後に改行\n"},
+     {"role": "user", "content": "質問"},
+     {"role": "assistant", "content": " 答え \n"},
+     {"role": "user", "content": "次の質問 "}],
 ]
 
 
@@ -58,21 +68,19 @@ class TurnFormat:
 
 
 def render_jinja(template: str, messages: list[dict[str, str]], *, add_generation_prompt: bool,
-                 bos_token: str, eos_token: str) -> str:
-    """Render a chat template exactly as transformers does."""
-    from transformers.utils.chat_template_utils import render_jinja_template
+                 bos_token: str, eos_token: str, raw: bool = False) -> str:
+    """Render a chat template exactly as training and evaluation do (:func:`jaft.models.chat.render_template`)."""
+    from jaft.models.chat import render_template
 
-    msgs = []
-    for m in messages:
-        content = m["content"]
-        if m.get("reasoning"):
-            content = f"<think>\n{m['reasoning']}\n</think>{content}"  # as the model writes it
-        msgs.append({"role": m["role"], "content": content})
-    rendered, _ = render_jinja_template(
-        conversations=[msgs], chat_template=template, add_generation_prompt=add_generation_prompt,
-        bos_token=bos_token, eos_token=eos_token,
-    )
-    return rendered[0]
+    return render_template(template, messages, add_generation_prompt=add_generation_prompt,
+                           bos_token=bos_token, eos_token=eos_token, raw=raw)
+
+
+def with_bos(text: str, bos_token: str, add_bos: bool) -> str:
+    """The text as the model sees it: BOS once, as the tokenizer's add_bos says (the renderer's rule)."""
+    if add_bos and bos_token and not text.startswith(bos_token):
+        return bos_token + text
+    return text
 
 
 def _between(text: str, start: str | None, end: str | None) -> str:
@@ -97,7 +105,7 @@ def derive_turns(template: str, *, bos_token: str, eos_token: str, add_bos: bool
     """Read the turn structure of ``template`` off renders of sentinel conversations."""
     def r(msgs: list[tuple[str, str]], gen: bool) -> str:
         return render_jinja(template, [{"role": a, "content": b} for a, b in msgs],
-                            add_generation_prompt=gen, bos_token=bos_token, eos_token=eos_token)
+                            add_generation_prompt=gen, bos_token=bos_token, eos_token=eos_token, raw=True)
 
     try:
         u = r([("user", _U1)], False)
@@ -176,6 +184,7 @@ def go_template(t: TurnFormat, *, thinking: bool) -> str:
 def render_go(template: str, messages: list[dict[str, str]]) -> str:
     """What Ollama renders for ``messages``: system text in .System, reasoning in .Thinking."""
     from jaft.export.gotemplate import render
+    from jaft.models.reasoning import think_text
 
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     # A template that names .Thinking makes Ollama parse reasoning out of replies into that field;
@@ -185,20 +194,29 @@ def render_go(template: str, messages: list[dict[str, str]]) -> str:
     for m in messages:
         content, reasoning = m["content"], m.get("reasoning", "")
         if reasoning and not separate:
-            content, reasoning = f"<think>\n{reasoning}\n</think>{content}", ""
+            content, reasoning = think_text(reasoning, content), ""
         msgs.append({"Role": m["role"], "Content": content, "Thinking": reasoning})
     return render(template, {"System": system, "Messages": msgs})
 
 
+def ollama_prompt(go: str, messages: list[dict[str, str]], *, system: str | None = None) -> str:
+    """What Ollama renders for a chat request: the Modelfile's SYSTEM applies when the request has none."""
+    if system and not any(m["role"] == "system" for m in messages):
+        messages = [{"role": "system", "content": system}, *messages]
+    return render_go(go, messages)
+
+
 def check_equivalent(jinja: str, go: str, *, bos_token: str, eos_token: str, add_bos: bool,
-                     probes: list[list[dict[str, str]]] = PROBES) -> list[dict[str, Any]]:
-    """Render each probe with both templates; returns the mismatches (empty when equivalent)."""
+                     probes: list[list[dict[str, str]]] | None = None) -> list[dict[str, Any]]:
+    """Render each probe with both templates (BOS as llama.cpp adds it); returns the mismatches."""
     bad = []
-    for msgs in probes:
-        want = render_jinja(jinja, msgs, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token)
-        got = (bos_token if add_bos else "") + render_go(go, msgs)
+    for msgs in PROBES + WHITESPACE_PROBES if probes is None else probes:
+        want = with_bos(render_jinja(jinja, msgs, add_generation_prompt=True, bos_token=bos_token,
+                                     eos_token=eos_token), bos_token, add_bos)
+        got = (bos_token if add_bos and bos_token else "") + render_go(go, msgs)
         if want != got:
-            bad.append({"messages": msgs, "jinja": want, "ollama": got})
+            bad.append({"messages": msgs, "jinja": want, "ollama": got,
+                        "whitespace_only": msgs in WHITESPACE_PROBES and "".join(want.split()) == "".join(got.split())})
     return bad
 
 
@@ -218,13 +236,19 @@ class ModelfileResult:
 
 
 def modelfile_text(gguf_name: str, template: str, *, family: str, stop: list[str], sampling: dict[str, float],
-                   source: str) -> str:
+                   source: str, system: str | None = None, notes: list[str] | None = None) -> str:
     lines = [
         f"# Written by `jaft export` for {source}.",
         f"# TEMPLATE derived from the GGUF's own chat template (family: {family}) and checked against it.",
+        *[f"# {n}" for n in notes or []],
         f"FROM ./{gguf_name}",
         f'TEMPLATE """{template}"""',
     ]
+    if system:
+        if '"""' in system:
+            raise JaftError('the run\'s system prompt contains """, which a Modelfile SYSTEM cannot hold')
+        # The instruction the run trained and was evaluated with: Ollama applies it when a request has none.
+        lines.append(f'SYSTEM """{system}"""')
     lines += [f'PARAMETER stop "{s}"' for s in stop]
     lines += [f"PARAMETER {k} {v:g}" for k, v in sampling.items()]
     return "\n".join(lines) + "\n"
@@ -254,6 +278,27 @@ def gguf_chat_info(gguf_path: str | Path) -> dict[str, Any]:
             "add_bos": bool(get("tokenizer.ggml.add_bos_token", False))}
 
 
+def parse_modelfile(text: str) -> dict[str, Any]:
+    """TEMPLATE, SYSTEM, stop strings and other PARAMETERs of a Modelfile (the subset jaft writes)."""
+    out: dict[str, Any] = {"template": None, "system": None, "stop": [], "parameters": {}, "from": None}
+    blocks = {m.group(1).lower(): m.group(2) for m in re.finditer(r'^(TEMPLATE|SYSTEM) """(.*?)"""', text, re.S | re.M)}
+    out["template"], out["system"] = blocks.get("template"), blocks.get("system")
+    for line in text.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0] == "FROM":
+            out["from"] = parts[1]
+        elif len(parts) == 3 and parts[0] == "PARAMETER":
+            value = parts[2].strip()
+            value = value[1:-1] if value.startswith('"') and value.endswith('"') else value
+            if parts[1] == "stop":
+                out["stop"].append(value)
+            else:
+                out["parameters"][parts[1]] = value
+        elif len(parts) >= 2 and parts[0] == "SYSTEM" and out["system"] is None and not parts[1].startswith('"""'):
+            out["system"] = line.split(None, 1)[1]
+    return out
+
+
 def valid_name(name: str) -> str:
     if not _NAME.match(name):
         raise JaftError(
@@ -263,36 +308,56 @@ def valid_name(name: str) -> str:
     return name
 
 
-def build_modelfile(
-    chat_template: str, *, bos_token: str, eos_token: str, add_bos: bool, gguf_name: str, source: str = "this model",
-) -> tuple[str, TurnFormat, str]:
-    """(Modelfile text, turn format, family) for a chat template; refuses a template it cannot reproduce."""
-    from jaft.models.templates import TEMPLATES
-    from jaft.registry import detect_template_family
+def derive_go_template(chat_template: str, *, bos_token: str, eos_token: str, add_bos: bool
+                       ) -> tuple[str, TurnFormat, list[str]]:
+    """(Go TEMPLATE, turn format, notes) checked against ``chat_template``; refuses one it cannot reproduce.
 
-    family = detect_template_family(chat_template)
+    Only content whitespace may differ (a Jinja ``| trim``, as Llama-3's template has, has no Go
+    counterpart in Ollama); that is stated in the notes. Any other difference is an error.
+    """
     turns = derive_turns(chat_template, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos)
-    facts = TEMPLATES.get(family)
-    thinking = bool(facts and facts.opens_think) or "<think>" in turns.generation_prompt
-    go = go_template(turns, thinking=thinking)
+    go = go_template(turns, thinking=turns.strips_reasoning or "<think>" in turns.generation_prompt)
     mismatches = check_equivalent(chat_template, go, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos)
-    if mismatches:
-        m = mismatches[0]
+    real = [m for m in mismatches if not m["whitespace_only"]]
+    if real:
+        m = real[0]
         raise JaftError(
             f"derived Ollama template renders differently from the model's chat template "
             f"(jinja {m['jinja'][-80:]!r} vs ollama {m['ollama'][-80:]!r}); no Modelfile written"
         )
+    notes = ["The chat template trims whitespace around message content; Ollama's Go templates cannot, so "
+             "messages with leading/trailing whitespace render differently."] if mismatches else []
+    return go, turns, notes
+
+
+def build_modelfile(
+    chat_template: str, *, bos_token: str, eos_token: str, add_bos: bool, gguf_name: str, source: str = "this model",
+    system: str | None = None,
+) -> tuple[str, TurnFormat, str]:
+    """(Modelfile text, turn format, family) for a chat template; refuses a template it cannot reproduce.
+
+    ``system``: the run's instruction (what training and evaluation used), written as SYSTEM.
+    """
+    from jaft.models.templates import TEMPLATES
+    from jaft.registry import detect_template_family
+
+    family = detect_template_family(chat_template)
+    go, turns, notes = derive_go_template(chat_template, bos_token=bos_token, eos_token=eos_token, add_bos=add_bos)
+    facts = TEMPLATES.get(family)
     stop = list(facts.stop) if facts else [eos_token]
-    # R1 distills: DeepSeek's recommended sampling and no system prompt (facts.system_prompt_ok is False),
-    # so the Modelfile sets no SYSTEM; a user's own system message still renders as the template says.
     sampling = dict(facts.sampling) if facts else {}
-    return modelfile_text(gguf_name, go, family=family, stop=stop, sampling=sampling, source=source), turns, family
+    text = modelfile_text(gguf_name, go, family=family, stop=stop, sampling=sampling, source=source,
+                          system=system, notes=notes)
+    return text, turns, family
 
 
 def write_modelfile(
-    gguf_path: str | Path, out: str | Path, *, name: str, source: str = "this model",
+    gguf_path: str | Path, out: str | Path, *, name: str, source: str = "this model", system: str | None = None,
 ) -> ModelfileResult:
-    """Derive, check and write the Modelfile for ``gguf_path`` (placed beside it) at ``out``."""
+    """Derive, check and write the Modelfile for ``gguf_path`` (placed beside it) at ``out``.
+
+    ``system``: the run's instruction, so Ollama asks the way the model was trained and evaluated.
+    """
     from jaft.fsutil import write_text
 
     gguf_path, out = Path(gguf_path), Path(out)
@@ -300,7 +365,7 @@ def write_modelfile(
     info = gguf_chat_info(gguf_path)
     text, turns, family = build_modelfile(
         info["chat_template"], bos_token=info["bos_token"], eos_token=info["eos_token"], add_bos=info["add_bos"],
-        gguf_name=gguf_path.name, source=source,
+        gguf_name=gguf_path.name, source=source, system=system,
     )
     write_text(out, text)
     return ModelfileResult(out, family, text, turns, f"cd {out.parent} && {command}")

@@ -415,12 +415,19 @@ class Pipeline:
         gguf = self.quant_path(q)
         name = self.req.ollama_name or _default_name(src.name, q)
         out = self.out / "Modelfile"
-        inputs = {"gguf": state.fingerprint_file(gguf), "name": name, "create": bool(self.req.ollama_name)}
+        # The run's instruction (what training and evaluation asked with) is deployed as SYSTEM.
+        system = None
+        if src.run_dir is not None:
+            from jaft.models.trained import resolve_trained
+
+            system = resolve_trained(src.run_dir).run_system_prompt
+        inputs = {"gguf": state.fingerprint_file(gguf), "name": name, "create": bool(self.req.ollama_name),
+                  "system": system}
         if (reused := self._reuse("ollama", out, inputs)) is not None:
             self.ui.log(f"ollama: {reused['command']}")
             self._set("ollama", reused)
             return
-        r = write_modelfile(gguf, out, name=name, source=src.name)
+        r = write_modelfile(gguf, out, name=name, source=src.name, system=system)
         if self.req.ollama_name:
             ollama_create(r, name)
         if r.created is None:

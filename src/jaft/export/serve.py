@@ -47,10 +47,44 @@ def check_gguf_file(path: str | Path) -> Path:
     return p
 
 
-def make_app(gguf: str | Path, *, n_ctx: int = 4096, threads: int | None = None, name: str | None = None,
-             extra_bufts: bool = True):
-    """The FastAPI app of llama_cpp.server for ``gguf`` (chat template from the file's metadata).
+def _message_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts: the text ones
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
 
+
+def register_chat_handler(deployed: object) -> str:
+    """Register llama-cpp-python's chat handler that renders requests with jaft's renderer; returns its name.
+
+    The prompt is the GGUF's own template through :func:`jaft.export.gguf_chat.serve_prompt`: the run's
+    instruction when a request has no system message, BOS exactly once (the text carries it, so
+    llama-cpp-python adds none), exactly as training and ``jaft eval`` built it.
+    """
+    from llama_cpp import llama_chat_format as lcf
+
+    from jaft.export.gguf_chat import serve_prompt
+
+    def formatter(messages: list[dict], **_: object) -> object:
+        msgs = [{"role": m.get("role", "user"), "content": _message_text(m.get("content"))} for m in messages]
+        stop = [s for s in (deployed.eos_token, *deployed.stop) if s]  # type: ignore[attr-defined]
+        return lcf.ChatFormatterResponse(prompt=serve_prompt(deployed, msgs), stop=stop,  # type: ignore[arg-type]
+                                         added_special=True)
+
+    name = "jaft"
+    lcf.register_chat_completion_handler(name)(lcf.chat_formatter_to_chat_completion_handler(formatter))
+    return name
+
+
+def make_app(gguf: str | Path, *, n_ctx: int = 4096, threads: int | None = None, name: str | None = None,
+             extra_bufts: bool = True, system: str | None = None, raw_reasoning: bool = False,
+             modelfile: str | Path | None = None):
+    """The FastAPI app of llama_cpp.server for ``gguf``, prompts and replies handled as jaft deploys them.
+
+    ``system``: the instruction for requests without a system message; default the SYSTEM of the
+    Modelfile beside the GGUF (the run's instruction, as evaluated), "" for none. Replies carry the
+    reasoning in ``reasoning_content`` and the answer alone in ``content`` unless ``raw_reasoning``.
     ``extra_bufts`` is llama.cpp's ``use_extra_bufts`` (weight repacking at load; see
     jaft.hardware.llama_extra_bufts). Loads the model: call it in the serve child process.
     """
@@ -64,14 +98,33 @@ def make_app(gguf: str | Path, *, n_ctx: int = 4096, threads: int | None = None,
                         "pip install 'jaft[gguf]'") from None
     from jaft.export.native import model_params_override
 
+    deployed = _deployed(path, system, modelfile)
     model = ModelSettings(model=str(path), model_alias=name or path.stem, n_ctx=n_ctx, verbose=False,
+                          chat_format=register_chat_handler(deployed),
                           **({"n_threads": threads, "n_threads_batch": threads} if threads else {}))
     try:
         with model_params_override(llama_cpp, use_extra_bufts=extra_bufts):
-            return create_app(server_settings=ServerSettings(), model_settings=[model])
+            app = create_app(server_settings=ServerSettings(), model_settings=[model])
     except (ValueError, RuntimeError, OSError) as e:
         raise JaftError(f"{path}: llama.cpp cannot load this GGUF ({type(e).__name__}: {str(e)[:160]}); "
                         "re-run `jaft export` to rewrite it") from None
+    app.state.jaft_deployed = deployed
+    if not raw_reasoning:
+        from jaft.export.serve_split import ReasoningSplitMiddleware
+
+        app.add_middleware(ReasoningSplitMiddleware, in_think=deployed.opens_think)
+    return app
+
+
+def _deployed(path: Path, system: str | None, modelfile: str | Path | None) -> Any:
+    """What serve deploys: the GGUF's template with the Modelfile's SYSTEM beside it, or ``system``."""
+    from jaft.export.gguf_chat import deployed_from_gguf
+
+    mf = Path(modelfile) if modelfile else path.parent / "Modelfile"
+    deployed = deployed_from_gguf(path, modelfile=mf if (modelfile or mf.is_file()) else None)
+    if system is not None:
+        deployed.system = system or None
+    return deployed
 
 
 def _crash_on_chat(app: Any, signum: int) -> Any:
@@ -87,14 +140,16 @@ def _crash_on_chat(app: Any, signum: int) -> Any:
 
 
 def serve_in_child(fd: int, gguf: str, *, n_ctx: int, threads: int | None, name: str | None, extra_bufts: bool,
-                   generation: int, log: Any = None) -> None:
+                   generation: int, system: str | None = None, raw_reasoning: bool = False,
+                   log: Any = None) -> None:
     """Child side: load the model, say "ready", serve on the inherited socket ``fd`` until stopped."""
     import uvicorn
 
     from jaft.export.native import injected_signal
 
     sock = socket.socket(fileno=fd)
-    app = make_app(gguf, n_ctx=n_ctx, threads=threads, name=name, extra_bufts=extra_bufts)
+    app = make_app(gguf, n_ctx=n_ctx, threads=threads, name=name, extra_bufts=extra_bufts, system=system,
+                   raw_reasoning=raw_reasoning)
     if (sig := injected_signal(f"serve request #{generation}")) is not None:
         app = _crash_on_chat(app, sig)
     if log:
@@ -116,9 +171,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 4096,
-          threads: int | None = None, name: str | None = None, max_restarts: int = 3) -> None:
+          threads: int | None = None, name: str | None = None, max_restarts: int = 3,
+          system: str | None = None, raw_reasoning: bool = False) -> None:
     """Serve until interrupted, restarting a crashed llama.cpp backend (at most ``max_restarts`` times
-    in ``RESTART_WINDOW_S`` seconds)."""
+    in ``RESTART_WINDOW_S`` seconds); see :func:`make_app` for ``system`` and ``raw_reasoning``."""
     import importlib.util
 
     from jaft.export.native import NativeCrash, run_native
@@ -129,7 +185,10 @@ def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx:
         if importlib.util.find_spec(mod) is None:
             raise JaftError(f"serving needs {pkg} (llama-cpp-python's server extra): pip install 'jaft[gguf]'")
     extra_bufts, why = llama_extra_bufts()
+    d = _deployed(path, system, None)
     sock = _listen(host, port)
+    print(f"prompt: {d.source}; system prompt: {'(none)' if not d.system else repr(d.system[:60])}; "
+          f"reasoning: {'raw in content' if raw_reasoning else 'in reasoning_content'}", flush=True)
     if not is_loopback(host):
         print(f"warning: listening on {host}: anyone who can reach this machine can use the model", file=sys.stderr)
     crashes: list[float] = []
@@ -152,7 +211,7 @@ def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx:
             try:
                 run_native(f"serve #{generation}", serve_in_child, sock.fileno(), str(path), n_ctx=n_ctx,
                            threads=threads, name=name, extra_bufts=extra_bufts, generation=generation,
-                           log=on_log, pass_fds=(sock.fileno(),))
+                           system=system, raw_reasoning=raw_reasoning, log=on_log, pass_fds=(sock.fileno(),))
                 return  # the server stopped normally (SIGTERM/SIGINT to the child)
             except NativeCrash as e:
                 if not started[0]:

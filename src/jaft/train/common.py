@@ -84,7 +84,8 @@ def load_for_training(
 
     tok_src = continue_from if continue_from and (Path(continue_from) / "tokenizer_config.json").is_file() else choice.path
     tokenizer = load_tokenizer(tok_src, cfg.model.trust_remote_code, cfg.model.revision)
-    template_note = ensure_chat_template(tokenizer, choice.entry.chat_template)
+    template_note = ensure_chat_template(tokenizer, choice.entry.chat_template, cfg.model.chat_template,
+                                         log=lambda s: console.print(s, markup=False))
     load_in = {"4bit": "4bit", "8bit": "8bit", "32bit": "32bit"}.get(res.load_in, "16bit")
     if res.method == "full" and load_in in ("4bit", "8bit"):
         raise JaftError("full fine-tuning cannot train quantized weights; use --method lora/qlora or load in 16-bit")

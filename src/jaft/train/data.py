@@ -48,20 +48,34 @@ def load_records(
     return train, val, f"prepared data {prepared} (mode {cfg.data.mode})"
 
 
-def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None, system: str | None = None):
+def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None, system: str | None = None,
+                  *, strict: bool = False, console: Any = None):
     """Tokenized ``datasets.Dataset`` (input_ids, completion_mask) and counts of what happened.
 
     ``system``: instruction for records without their own system prompt (``train.system_prompt``).
+    A record the chat template cannot express (last turn not the assistant's, reasoning or a system
+    prompt the template drops) is counted in ``rejected`` by reason and named on the console; with
+    ``strict`` the first one stops the run (``path:line: reason``).
     """
     from datasets import Dataset
 
-    from jaft.models.chat import render_turns, tokenize_rendered
+    from jaft.models.chat import RenderError, render_turns, tokenize_rendered
 
     rows: list[dict[str, Any]] = []
-    stats = {"records": len(records), "examples": 0, "truncated": 0, "dropped_no_completion": 0, "tokens": 0,
-             "completion_tokens": 0}
+    stats: dict[str, Any] = {"records": len(records), "examples": 0, "truncated": 0, "dropped_no_completion": 0,
+                             "tokens": 0, "completion_tokens": 0, "rejected": {}}
     for rec in records:
-        for r in render_turns(rec, tokenizer, system):
+        try:
+            rendered = render_turns(rec, tokenizer, system)
+        except RenderError as e:
+            where = rec.source or rec.id or "a training record"
+            if strict:
+                raise JaftError(f"{where}: {e} (data.strict; without it such records are counted and skipped)") from None
+            stats["rejected"][e.reason] = stats["rejected"].get(e.reason, 0) + 1
+            if console is not None and sum(stats["rejected"].values()) <= 5:
+                console.print(f"skipped {where}: {e}", markup=False, highlight=False)
+            continue
+        for r in rendered:
             ex = tokenize_rendered(r, tokenizer, max_length)
             if ex is None:
                 stats["dropped_no_completion"] += 1
@@ -71,6 +85,9 @@ def build_dataset(records: list[Record], tokenizer: Any, max_length: int | None,
             stats["completion_tokens"] += sum(ex["completion_mask"])
             rows.append(ex)
     stats["examples"] = len(rows)
+    if not rows and stats["rejected"]:
+        raise JaftError(f"no trainable example: every record was rejected by the chat template "
+                        f"({stats['rejected']}); fix the data or the template (--set model.chat_template=...)")
     if not rows:
         raise JaftError(
             "every example was cut to nothing by the sequence length; raise --set train.max_seq_length"

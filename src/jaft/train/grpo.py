@@ -276,10 +276,10 @@ def run_grpo(
     model, tokenizer = bundle.model, bundle.tokenizer
     from datasets import Dataset
 
-    from jaft.models.chat import render_prompt
+    from jaft.models.chat import grpo_prompt
 
     dataset = Dataset.from_list(
-        [{"prompt": render_prompt(tokenizer, r["problem"], g.system_prompt), g.answer_column: r["answer"]}
+        [{"prompt": grpo_prompt(tokenizer, r["problem"], g.system_prompt), g.answer_column: r["answer"]}
          for r in rows])
     facts = {"model_path": choice.path, "data": data_source, "problems": len(rows),
              "skipped_without_answer": skipped}

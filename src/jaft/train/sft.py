@@ -95,16 +95,19 @@ def run_sft(
     from jaft.train.data import build_dataset
 
     system = cfg.train.system_prompt
+    strict = cfg.data.strict or cfg.data.mode == "production"
     if examples is not None:
         train_ds, train_stats = _fixed_examples(examples, res.max_seq_length)
     else:
-        train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system)
-    eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system) if val_recs
-                           else (None, None))
+        train_ds, train_stats = build_dataset(train_recs, tokenizer, res.max_seq_length, system, strict=strict,
+                                              console=console)
+    eval_ds, eval_stats = (build_dataset(val_recs, tokenizer, res.max_seq_length, system, strict=strict,
+                                         console=console) if val_recs else (None, None))
     if is_main_process():
         console.print(f"[bold]data[/]: {data_source}: {train_stats['records']} records → {train_stats['examples']} "
                       f"examples ({train_stats['completion_tokens']:,} trained tokens, {train_stats['truncated']} "
-                      f"truncated, {train_stats['dropped_no_completion']} with no completion left)"
+                      f"truncated, {train_stats['dropped_no_completion']} with no completion left"
+                      + (f", rejected {train_stats['rejected']}" if train_stats["rejected"] else "") + ")"
                       + (f"; validation {eval_stats['examples']} examples" if eval_stats else ""))
     facts = {"world_size": world, "model_path": choice.path, "data": data_source,
              "data_stats": {"train": train_stats, "validation": eval_stats}}
@@ -126,7 +129,8 @@ def run_sft(
         from jaft.models.generate import generate_texts
 
         console.print("[bold]generation test[/] (seed prompts)")
-        generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40)
+        # Asked the way the run trained and deploys: with its instruction as the system prompt.
+        generations = generate_texts(trainer.model, tokenizer, max_new_tokens=40, system=system)
         for g in generations:
             console.print(f"  {g['prompt']} → {g['output'][:80]!r}", markup=False)
     rows = run.read_metrics()
