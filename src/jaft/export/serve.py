@@ -187,8 +187,8 @@ def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx:
     extra_bufts, why = llama_extra_bufts()
     d = _deployed(path, system, None)
     sock = _listen(host, port)
-    print(f"prompt: {d.source}; system prompt: {'(none)' if not d.system else repr(d.system[:60])}; "
-          f"reasoning: {'raw in content' if raw_reasoning else 'in reasoning_content'}", flush=True)
+    deployed = (f"prompt: {d.source}; system prompt: {'(none)' if not d.system else repr(d.system[:60])}; "
+                f"reasoning: {'raw in content' if raw_reasoning else 'in reasoning_content'}")
     if not is_loopback(host):
         print(f"warning: listening on {host}: anyone who can reach this machine can use the model", file=sys.stderr)
     crashes: list[float] = []
@@ -201,7 +201,7 @@ def serve(gguf: str | Path, *, host: str = "127.0.0.1", port: int = 8000, n_ctx:
         if not started[0]:
             started[0] = True
             print(f"serving {path.name} at http://{host}:{port}/v1 (OpenAI-compatible; Ctrl-C stops); "
-                  f"llama.cpp in a supervised child process, extra buffer types {why}", flush=True)
+                  f"llama.cpp in a supervised child process, extra buffer types {why}; {deployed}", flush=True)
         else:
             print(f"serve: llama.cpp backend restarted (start {generation})", file=sys.stderr, flush=True)
 
