@@ -1,13 +1,13 @@
 """A thin adapter from the Chat tab to the library's generation paths (nothing rendered or sampled here).
 
 HF (a run directory, an adapter or a model directory): :func:`jaft.models.trained.resolve_trained` and
-``load_trained`` load it as eval does, the prompt is rendered by the tokenizer's chat template with the
-system prompt folded as in training (:func:`jaft.models.chat.fold_system`), and
-:func:`jaft.models.generate.generate_batch` generates. GGUF: :func:`jaft.export.verify.open_gguf` opens
-the file and llama.cpp applies the chat template stored in it.
-
-Other work in progress changes these paths (a shared reasoning splitter, one renderer, crash
-containment for llama.cpp): this module is the only place the studio touches them.
+``load_trained`` load it as eval does, the one renderer (:func:`jaft.models.chat.conversation_prompt`)
+builds the prompt and :class:`jaft.models.generate.HFBackend` generates. GGUF: the deployment read by
+:func:`jaft.export.gguf_chat.deployed_from_gguf` (the Modelfile's TEMPLATE and SYSTEM, as Ollama and
+``jaft serve`` use them) renders the prompt, and :func:`jaft.export.gguf_chat.llama_generate` runs in a
+child process (:func:`jaft.export.native.run_native`), so a llama.cpp crash is an error message in the
+tab, never the end of the studio. Reasoning is split by :func:`jaft.models.reasoning.split_reasoning`,
+as ``jaft serve`` splits it.
 """
 
 from __future__ import annotations
@@ -19,26 +19,12 @@ from typing import Any
 
 from jaft.errors import JaftError
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-
 
 def split_reasoning(text: str, think_in_prompt: bool = False) -> tuple[str | None, str]:
-    """(reasoning or None, answer) of a completion.
+    """(reasoning or None, answer) of a completion, stripped; the rule is :mod:`jaft.models.reasoning`'s."""
+    from jaft.models.reasoning import split_reasoning as split
 
-    The reasoning is what stands before ``</think>`` (after ``<think>`` when the completion opens it; from
-    the start when the prompt did). With no ``</think>``: a completion whose prompt opened ``<think>``
-    is all reasoning (cut off before answering); otherwise it is all answer.
-    """
-    from jaft.rewards import reasoning_block
-
-    reasoning = reasoning_block(text, think_in_prompt)
-    close = text.find(THINK_CLOSE)
-    if close >= 0:
-        answer = text[close + len(THINK_CLOSE):]
-    elif reasoning is not None:
-        answer = text[text.find("<answer>"):] if "<answer>" in text else ""
-    else:
-        answer = text
+    reasoning, answer = split(text, in_think=think_in_prompt)
     return (reasoning.strip() if reasoning is not None else None), answer.strip()
 
 
@@ -48,33 +34,31 @@ class ChatModel:
 
     kind: str  # "hf" | "gguf"
     name: str
-    trained_system_prompt: str | None  # what the run trained with (None: unknown / none)
-    family: str  # chat template family (decides whether the system prompt is folded into the user turn)
+    trained_system_prompt: str | None  # what the run trained with / the Modelfile deploys (None: none)
     think_in_prompt: bool
-    handle: Any = None
-    tokenizer: Any = None
+    handle: Any = None  # hf: the model; gguf: the file's path
+    tokenizer: Any = None  # hf: the tokenizer; gguf: the Deployed description
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def messages(self, history: list[dict[str, str]], message: str, system: str | None) -> list[dict[str, str]]:
-        from jaft.models.chat import fold_system
-
-        msgs = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
-        return fold_system(msgs, self.family)
 
     def reply(self, history: list[dict[str, str]], message: str, system: str | None = None,
               max_new_tokens: int = 256, temperature: float = 0.0) -> str:
         """The raw completion (reasoning included) for ``message`` after ``history``."""
-        msgs = self.messages(history, message, system)
+        msgs = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
         with self.lock:  # one generation at a time per model: two tabs must not interleave on one cache
             if self.kind == "hf":
-                from jaft.models.generate import generate_batch
+                from jaft.models.chat import conversation_prompt
+                from jaft.models.generate import HFBackend
 
-                prompt = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-                return generate_batch(self.handle, self.tokenizer, [prompt], max_new_tokens, temperature)[0]
-            out = self.handle.create_chat_completion(messages=msgs, max_tokens=max_new_tokens,
-                                                     temperature=temperature, seed=0)
-            return out["choices"][0]["message"]["content"] or ""
+                prompt = conversation_prompt(self.tokenizer, msgs) if self.tokenizer.chat_template else message
+                return HFBackend(self.handle, self.tokenizer).generate([prompt], max_new_tokens, temperature)[0]
+            from jaft.export.gguf_chat import llama_generate, ollama_text
+            from jaft.export.native import run_native
+
+            d = self.tokenizer
+            return run_native("chat gguf", llama_generate, str(self.handle), [ollama_text(d, msgs)],
+                              add_bos=d.add_bos, max_new_tokens=max_new_tokens, temperature=temperature,
+                              stop=d.stop, n_ctx=2048)[0]
 
 
 def open_model(path: str | Path) -> ChatModel:
@@ -84,27 +68,25 @@ def open_model(path: str | Path) -> ChatModel:
         raise JaftError(f"{p}: no such run, model directory or GGUF file")
     if p.is_file():
         return _open_gguf(p)
-    from jaft.models.chat import template_family
+    from jaft.models.chat import template_opens_think
     from jaft.models.trained import load_trained, resolve_trained
-    from jaft.rewards import template_opens_think
 
     source = resolve_trained(p)
     model, tok = load_trained(source)
     opens = bool(tok.chat_template) and template_opens_think(tok)
-    return ChatModel("hf", source.describe(), source.run_system_prompt, template_family(tok), opens, model, tok)
+    return ChatModel("hf", source.describe(), source.run_system_prompt, opens, model, tok)
 
 
 def _open_gguf(p: Path) -> ChatModel:
+    from jaft.export.gguf_chat import deployed_from_gguf
     from jaft.export.serve import check_gguf_file
-    from jaft.export.verify import open_gguf
-    from jaft.registry import detect_template_family
 
     check_gguf_file(p)
-    llm = open_gguf(p, n_ctx=2048)
-    template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
-    family = detect_template_family(template)
-    opens = bool(template) and family == "deepseek-r1"
-    return ChatModel("gguf", p.name, _export_system_prompt(p.parent), family, opens, llm)
+    mf = p.parent / "Modelfile"
+    d = deployed_from_gguf(p, modelfile=mf if mf.is_file() else None)
+    if d.system is None:
+        d.system = _export_system_prompt(p.parent)
+    return ChatModel("gguf", p.name, d.system, d.opens_think, p, d)
 
 
 def _export_system_prompt(export_dir: Path) -> str | None:

@@ -50,7 +50,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         except JaftError as e:
             return error_line(e.message, lang), gr.update()
         trained = m.trained_system_prompt
-        line = (f"{t('loaded', lang)}: **{m.name}** ({m.kind}, {m.family})\n\n"
+        line = (f"{t('loaded', lang)}: **{m.name}** ({m.kind})\n\n"
                 f"{t('trained_with', lang)}: " + (f"「{html.escape(trained)}」" if trained else "—"))
         return line, trained or ""
 
