@@ -403,7 +403,7 @@ def _report(run: _Run, info: dict[str, Any], train: list[str], val: list[str], s
         "reasons": dict(sorted(run.reasons.items())),
         "variants": dict(sorted(run.variants.items())),
         "kinds": dict(sorted(run.kinds.items())),
-        "per_source": {k: dict(v) for k, v in run.per_source.items()},
+        "per_source": {k: {**v, "kept": v["kept"]} for k, v in run.per_source.items()},  # kept: 0 shown too
         "encodings": run.encodings,
         "answer_rules": dict(sorted(run.answer_rules.items())),
         "sources": train,
