@@ -169,6 +169,32 @@ def test_minhash_signature_override_gives_datatrove_numbers(tmp_path):
     assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
 
 
+def test_batched_minhash_signature_files_equal_datatrove_per_record_files(tmp_path, monkeypatch):
+    """Signatures computed a batch at a time (batches cut by count and by n-gram budget) give byte for
+    byte the sorted files of datatrove's own per-record loop, skipped texts (empty, shorter than n) too."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    from jaft.data import dedup_steps
+    from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
+
+    paras = (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines()
+    texts = [*paras[:40], "", "短い", *[p + BASE[i % 4] for i, p in enumerate(paras[40:90])], "", paras[0]]
+    monkeypatch.setattr(dedup_steps, "SIGNATURE_BATCH", 7)
+    monkeypatch.setattr(dedup_steps, "SIGNATURE_NUMBERS", 60 * 300)
+    cfg = minhash_config(JapaneseDataConfig())
+    batched = JaftMinhashSignature(str(tmp_path / "b"), cfg)
+    batched.run((Document(t, str(i)) for i, t in enumerate(texts)), rank=3)
+    per_record = JaftMinhashSignature(str(tmp_path / "p"), cfg)
+    MinhashDedupSignature.run(per_record, (Document(t, str(i)) for i, t in enumerate(texts)), rank=3)
+    files = sorted(p.relative_to(tmp_path / "p") for p in (tmp_path / "p").rglob("*.sig"))
+    assert len(files) == cfg.num_buckets
+    for f in files:
+        data = (tmp_path / "b" / f).read_bytes()
+        assert len(data) == (len(texts) - 3) * (8 * cfg.hashes_per_bucket + 4)
+        assert data == (tmp_path / "p" / f).read_bytes(), f
+
+
 def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):
     """jaft's Japanese stages as ordinary datatrove steps after someone else's reader."""
     from datatrove.data import Document
