@@ -29,8 +29,9 @@ from jaft.config.data import JapaneseDataConfig
 from jaft.data.pipeline_steps import OFFSETS, RECORD, _tag
 
 # Documents whose MinHash signatures are computed together (numpy calls per batch, not per record), and
-# the most n-gram × hash numbers a batch holds (2^21 uint64: 16 MiB per temporary array).
-SIGNATURE_BATCH, SIGNATURE_NUMBERS = 1024, 1 << 21
+# the most n-gram × hash numbers a batch holds: 2^18 uint64, 2 MiB per temporary array, stays in cache
+# (measured on 5,000 Debian-docs keys: 2^14–2^18 alike, 2^21 a third slower, one record at a time 1.3×).
+SIGNATURE_BATCH, SIGNATURE_NUMBERS = 1024, 1 << 18
 
 
 def exact_key(doc: Document) -> bytes:
