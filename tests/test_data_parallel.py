@@ -377,3 +377,20 @@ def test_cli_parallel_reads_like_the_one_process_prepare(reader_cases, tmp_path)
     assert kept_par == kept(tmp_path / "one")
     assert any("\u2028" in r for r in kept_par)  # U+2028 stayed inside its record
     assert not any("\ufeff" in r for r in kept_par)  # BOM dropped at the file start only
+
+
+def test_parallel_honours_the_requested_encoding_like_prepare(reader_cases, tmp_path):
+    """data.encoding / --encoding wins over detection in both pipelines: forced UTF-8 on the CP932 files
+    rejects their lines as not_utf8 (same path:line), and the report says it was requested."""
+    inputs = [reader_cases[0], reader_cases[3]]
+    par = run(inputs, tmp_path / "par", workers=2, shard_bytes=1500, encoding="utf-8")
+    single = prepare(inputs, tmp_path / "one", JapaneseDataConfig(encoding="utf-8"), console=QUIET)
+    assert par["shards"] > len(inputs)
+    assert par["encodings"] == single["encodings"] == {p: {"encoding": "utf-8", "how": "requested"} for p in inputs}
+    assert par["reasons"] == single["reasons"] and par["reasons"]["not_utf8"] > 10
+
+    def rejects(out):
+        return sorted((r["source"], r["reason"], r["message"])
+                      for r in map(json.loads, (out / "rejects.jsonl").open(encoding="utf-8")) if r["stage"] == "read")
+
+    assert rejects(tmp_path / "par") == rejects(tmp_path / "one")
