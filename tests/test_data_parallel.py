@@ -169,6 +169,32 @@ def test_minhash_signature_override_gives_datatrove_numbers(tmp_path):
     assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
 
 
+def test_batched_minhash_signature_files_equal_datatrove_per_record_files(tmp_path, monkeypatch):
+    """Signatures computed a batch at a time (batches cut by count and by n-gram budget) give byte for
+    byte the sorted files of datatrove's own per-record loop, skipped texts (empty, shorter than n) too."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    from jaft.data import dedup_steps
+    from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
+
+    paras = (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines()
+    texts = [*paras[:40], "", "短い", *[p + BASE[i % 4] for i, p in enumerate(paras[40:90])], "", paras[0]]
+    monkeypatch.setattr(dedup_steps, "SIGNATURE_BATCH", 7)
+    monkeypatch.setattr(dedup_steps, "SIGNATURE_NUMBERS", 60 * 300)
+    cfg = minhash_config(JapaneseDataConfig())
+    batched = JaftMinhashSignature(str(tmp_path / "b"), cfg)
+    batched.run((Document(t, str(i)) for i, t in enumerate(texts)), rank=3)
+    per_record = JaftMinhashSignature(str(tmp_path / "p"), cfg)
+    MinhashDedupSignature.run(per_record, (Document(t, str(i)) for i, t in enumerate(texts)), rank=3)
+    files = sorted(p.relative_to(tmp_path / "p") for p in (tmp_path / "p").rglob("*.sig"))
+    assert len(files) == cfg.num_buckets
+    for f in files:
+        data = (tmp_path / "b" / f).read_bytes()
+        assert len(data) == (len(texts) - 3) * (8 * cfg.hashes_per_bucket + 4)
+        assert data == (tmp_path / "p" / f).read_bytes(), f
+
+
 def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):
     """jaft's Japanese stages as ordinary datatrove steps after someone else's reader."""
     from datatrove.data import Document
@@ -289,3 +315,82 @@ def test_cluster_and_executor_errors(corpus, tmp_path):
         import ray  # noqa: F401
     except ImportError:
         assert_clean_error(run_jaft(*base, "--executor", "ray"), "jaft[cluster]")
+
+
+FIELD = Path(__file__).resolve().parent / "data" / "field"
+
+
+@pytest.fixture
+def reader_cases(tmp_path) -> list[str]:
+    """The CP932 field files (Excel CSV, math JSONL), and line files cut into several shards: UTF-8 with a
+    BOM, U+2028 inside JSON strings, a lone surrogate and a CP932 line; CP932 text; UTF-16 text (whose
+    0x0A bytes are not all line ends, so it must stay one shard)."""
+    paras = (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines()[:60]
+    mixed = tmp_path / "mixed.jsonl"
+    rows = [json.dumps({"text": p[:20] + "\u2028" + p[20:]}, ensure_ascii=False) for p in paras]
+    rows[7] = '{"text": "今日は友達と映画を見ました。とても楽しかったです\\ud83d。また行きたいです。"}'
+    body = ("\n".join(rows[:30]) + "\n").encode() + '{"text": "二行目です。"}\n'.encode("cp932") + (
+        "\n".join(rows[30:]) + "\n").encode()
+    mixed.write_bytes(b"\xef\xbb\xbf" + body)
+    sjis = tmp_path / "sjis.txt"
+    sjis.write_bytes(("\n".join(paras[::-1]) + "\n").encode("cp932", "replace"))
+    wide = tmp_path / "wide.txt"
+    wide.write_text("\n".join(p[::-1] for p in paras) + "\n", encoding="utf-16")
+    return [str(FIELD / "excel_cp932.csv"), str(FIELD / "math_eval_cp932.jsonl"), str(mixed), str(sjis), str(wide)]
+
+
+@pytest.mark.slow
+def test_cli_parallel_reads_like_the_one_process_prepare(reader_cases, tmp_path):
+    """`jaft data prepare` (parallel, 2 workers, files cut into shards) and prepare() read through the one
+    reader: same kept records, same rejects (reasons, path:line, read messages), same encodings report
+    and answer rules, and the console names each file's encoding."""
+    single = prepare(reader_cases, tmp_path / "one", JapaneseDataConfig(), console=QUIET)
+    result = run_jaft("data", "prepare", *reader_cases, "--out", str(tmp_path / "par"), "--workers", "2",
+                      "--set", "data.shard_bytes=1500", env={"COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    par = json.loads((tmp_path / "par" / "report.json").read_text(encoding="utf-8"))
+    assert par["shards"] > len(reader_cases)  # the line files really were cut
+    assert par["encodings"] == single["encodings"]
+    assert {p: e["encoding"] for p, e in par["encodings"].items()} == dict(zip(reader_cases, [
+        "cp932", "cp932", "utf-8", "cp932", "utf-16"], strict=True))
+    assert par["encodings"][reader_cases[2]]["how"] == "bom"
+    assert par["answer_rules"] == single["answer_rules"] and par["answer_rules"]["answer_field"] > 0
+    for key in ("input_records", "kept", "rejected", "duplicates_removed", "filtered", "reasons", "per_source"):
+        assert par[key] == single[key], key
+    for source in reader_cases:
+        assert f"encoding of {source}: {par['encodings'][source]['encoding']}" in result.stdout
+
+    def rejects(out):
+        rows = [json.loads(line) for line in (out / "rejects.jsonl").open(encoding="utf-8")]
+        return sorted((r["source"], r["reason"], r["message"] if r["stage"] == "read" else "") for r in rows)
+
+    assert rejects(tmp_path / "par") == rejects(tmp_path / "one")
+    by_reason = {r[1]: r[0] for r in rejects(tmp_path / "par")}
+    assert by_reason["invalid_unicode"] == f"{reader_cases[2]}:8"
+    assert by_reason["not_utf8"] == f"{reader_cases[2]}:31"
+
+    def kept(out):
+        t, v = read_prepared(out)
+        return sorted(r.model_dump_json() for r in t + v)
+
+    kept_par = kept(tmp_path / "par")
+    assert kept_par == kept(tmp_path / "one")
+    assert any("\u2028" in r for r in kept_par)  # U+2028 stayed inside its record
+    assert not any("\ufeff" in r for r in kept_par)  # BOM dropped at the file start only
+
+
+def test_parallel_honours_the_requested_encoding_like_prepare(reader_cases, tmp_path):
+    """data.encoding / --encoding wins over detection in both pipelines: forced UTF-8 on the CP932 files
+    rejects their lines as not_utf8 (same path:line), and the report says it was requested."""
+    inputs = [reader_cases[0], reader_cases[3]]
+    par = run(inputs, tmp_path / "par", workers=2, shard_bytes=1500, encoding="utf-8")
+    single = prepare(inputs, tmp_path / "one", JapaneseDataConfig(encoding="utf-8"), console=QUIET)
+    assert par["shards"] > len(inputs)
+    assert par["encodings"] == single["encodings"] == {p: {"encoding": "utf-8", "how": "requested"} for p in inputs}
+    assert par["reasons"] == single["reasons"] and par["reasons"]["not_utf8"] > 10
+
+    def rejects(out):
+        return sorted((r["source"], r["reason"], r["message"])
+                      for r in map(json.loads, (out / "rejects.jsonl").open(encoding="utf-8")) if r["stage"] == "read")
+
+    assert rejects(tmp_path / "par") == rejects(tmp_path / "one")

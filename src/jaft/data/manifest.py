@@ -34,12 +34,12 @@ WORK_DATA = ("admitted", "rejects_admit", "rejects_write", "tally_admit", "tally
 
 def merge_tallies(texts: list[str]) -> dict[str, Any]:
     """Sum of :meth:`Tally.to_json` documents (counters added key by key, sources kept in first-seen order)."""
-    out: dict[str, Any] = {"counts": Counter(), "reasons": Counter(), "variants": Counter(), "kinds": Counter(),
-                           "per_source": {}}
+    keys = ("counts", "reasons", "variants", "kinds", "answer_rules")
+    out: dict[str, Any] = {**{k: Counter() for k in keys}, "per_source": {}}
     for text in texts:
         d = json.loads(text)
-        for key in ("counts", "reasons", "variants", "kinds"):
-            out[key].update(d[key])
+        for key in keys:
+            out[key].update(d.get(key, {}))
         for src, c in d["per_source"].items():
             out["per_source"].setdefault(src, Counter()).update(c)
     return out
@@ -225,6 +225,7 @@ def _report(t: dict[str, Any], config: JapaneseDataConfig, info: dict[str, Any])
         "variants": dict(sorted(t["variants"].items())),
         "kinds": dict(sorted(t["kinds"].items())),
         "per_source": per_source,
+        "answer_rules": dict(sorted(t["answer_rules"].items())),
         **info,
         "augment": config.augment,
         "augment_limit": config.augment_sample_limit(),

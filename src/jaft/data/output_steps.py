@@ -27,6 +27,7 @@ class Tally:
         self.reasons: Counter[str] = Counter()
         self.variants: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
+        self.answer_rules: Counter[str] = Counter()  # which rule gave each gold answer (formats.ANSWER_RULES)
         self.per_source: dict[str, Counter[str]] = {}
 
     def source(self, path: str) -> Counter[str]:
@@ -49,7 +50,8 @@ class Tally:
 
     def to_json(self) -> str:
         return json.dumps({"counts": self.counts, "reasons": self.reasons, "variants": self.variants,
-                           "kinds": self.kinds, "per_source": self.per_source}, ensure_ascii=False, sort_keys=True)
+                           "kinds": self.kinds, "answer_rules": self.answer_rules,
+                           "per_source": self.per_source}, ensure_ascii=False, sort_keys=True)
 
 
 class _Lines:
@@ -97,6 +99,9 @@ class JaftRejects(PipelineStep):
         for doc in data:
             tally.counts["input_records"] += 1
             tally.source(doc.metadata["jaft_path"])["records"] += 1
+            record = doc.metadata.get(RECORD)
+            if record is not None and record.answer is not None:  # validated, as the one-process count
+                tally.answer_rules[record.meta.get("answer_rule", "answer_field")] += 1
             if _rejected(doc):
                 out.write(json.dumps(tally.reject(doc), ensure_ascii=False))
                 continue

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from jaft.config.data import JapaneseDataConfig
+from jaft.data.reader import EncodingChoice
 from jaft.data.shards import (
     Shard,
     auto_shard_bytes,
@@ -40,6 +41,7 @@ from jaft.data.shards import (
     plan_shards,
     shards_from_json,
     shards_to_json,
+    source_encoding,
 )
 from jaft.errors import JaftError
 
@@ -64,10 +66,12 @@ class Plan:
     fmt: str
     strict: bool
     info: dict[str, Any] = field(default_factory=dict)
+    encodings: dict[str, EncodingChoice] = field(default_factory=dict)  # per input file, decided once
 
     def fingerprint(self) -> str:
         cfg = self.config.model_dump(mode="json", exclude={"workers", "executor", "cluster"})
-        blob = json.dumps([shards_to_json(self.shards), cfg, self.fmt, self.strict], sort_keys=True)
+        encodings = {k: v.as_report() for k, v in self.encodings.items()}
+        blob = json.dumps([shards_to_json(self.shards), cfg, self.fmt, self.strict, encodings], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -84,7 +88,8 @@ def require_datatrove(executor: str = "local") -> None:
 
 
 def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str, console) -> Plan:
-    """Resolve inputs (globs, or the mode's files) and cut them into shards."""
+    """Resolve inputs (globs, or the mode's files), decide each file's encoding once (the reader's
+    rule, ``data.encoding`` / ``--encoding`` first; undecided + strict: exit 2), cut them into shards."""
     from jaft.data.modes import DatasetManager
 
     strict = config.strict or config.mode == "production"
@@ -104,11 +109,17 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
     sources = [(s, False) for s in train_sources] + [(s, True) for s in val_sources]
     sizes = [Path(s).stat().st_size if Path(s).is_file() else 0 for s, _ in sources]
     shard_bytes = config.shard_bytes or auto_shard_bytes(sum(sizes))
-    shards = plan_shards(sources, shard_bytes)
+    encodings: dict[str, EncodingChoice] = {}
+    for source, _ in sources:
+        choice = source_encoding(source, config.encoding, strict)
+        if choice is not None:
+            encodings[source] = choice
+    shards = plan_shards(sources, shard_bytes, encodings)
     info.update(sources=train_sources, validation_sources=val_sources, shards=len(shards),
-                shard_bytes=shard_bytes, executor=config.executor)
+                shard_bytes=shard_bytes, executor=config.executor,
+                encodings={k: v.as_report() for k, v in encodings.items()})
     work = Path(config.cluster.work_dir) if config.cluster.work_dir else out / WORK
-    return Plan(out, work, shards, config, fmt, strict, info)
+    return Plan(out, work, shards, config, fmt, strict, info, encodings)
 
 
 def build_stages(plan: Plan) -> list[Stage]:
@@ -125,7 +136,7 @@ def build_stages(plan: Plan) -> list[Stage]:
     mh = dd.minhash_config(c)
     has_val_files = any(s.validation for s in plan.shards)
     admit = [
-        st.JaftShardReader(plan.shards, plan.fmt, c.max_line_bytes, plan.strict),
+        st.JaftShardReader(plan.shards, plan.fmt, c.max_line_bytes, plan.strict, plan.encodings),
         st.JaftValidate(plan.fmt, plan.strict),
         st.JaftNormalize(c.normalize),
         st.JaftQualityFilter(c),

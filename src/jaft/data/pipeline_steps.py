@@ -34,15 +34,16 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from jaft.config.data import JapaneseDataConfig
-from jaft.data.formats import BadRecord, Item, record_texts, texts_into_row, to_record, with_texts
+from jaft.data.formats import BadRecord, Item, record_texts, to_record, with_texts
 from jaft.data.prepare import _content_key as content_key
-from jaft.data.prepare import _varied_fields as varied_fields
+from jaft.data.prepare import variant_rows
 from jaft.data.quality import QualityFilter
+from jaft.data.reader import EncodingChoice
 from jaft.data.records import Record
 from jaft.data.shards import Shard, iter_shard
 from jaft.errors import JaftError
 
-# content_key / varied_fields are the one-process pipeline's own rules: both pipelines key, filter and
+# content_key / variant_rows are the one-process pipeline's own rules: both pipelines key, filter and
 # vary records alike.
 REJECT, RECORD = "jaft_reject", "jaft_record"
 OFFSETS = "offsets.json"
@@ -73,9 +74,10 @@ class JaftShardReader(PipelineStep):
     type = "📖 - READER"
 
     def __init__(self, shards: list[Shard], fmt: str = "auto", max_line_bytes: int = 1_000_000,
-                 strict: bool = False) -> None:
+                 strict: bool = False, encodings: dict[str, EncodingChoice] | None = None) -> None:
         super().__init__()
         self.shards = shards
+        self.encodings = encodings or {}  # per input path, decided once before sharding (else per shard)
         self.fmt = fmt
         self.max_line_bytes = max_line_bytes
         self.strict = strict
@@ -89,7 +91,9 @@ class JaftShardReader(PipelineStep):
             if progress is not None:
                 progress[2 * rank + 1] += n
 
-        for i, item in enumerate(iter_shard(shard, self.fmt, max_line_bytes=self.max_line_bytes, progress=advance)):
+        items = iter_shard(shard, self.fmt, encoding=self.encodings.get(shard.path),
+                           max_line_bytes=self.max_line_bytes, progress=advance)
+        for i, item in enumerate(items):
             if i == crash_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             if progress is not None and i & 63 == 63:
@@ -218,19 +222,4 @@ class JaftAugment(PipelineStep):
             yield doc
 
     def _variants(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        from jaft.japanese.augment import variants_of_fields
-
-        record = Record.model_validate(row)
-        texts = record_texts(record)
-        mask = varied_fields(record)
-        varied = [t for t, m in zip(texts, mask, strict=True) if m]
-        out = []
-        base_id = record.id or record.source
-        for v in variants_of_fields(varied, self.c.augment, seed=self.c.seed, kinds=self.c.augment_kinds):
-            it = iter(v.texts)
-            variant = texts_into_row(row, [next(it) if m else t for t, m in zip(texts, mask, strict=True)])
-            variant["id"] = f"{base_id}#{v.kind}"
-            variant["variant"] = v.kind
-            variant["meta"] = {**record.meta, "variant_of": base_id, **({"variant_detail": v.detail} if v.detail else {})}
-            out.append(variant)
-        return out
+        return variant_rows(Record.model_validate(row), row, self.c)

@@ -40,7 +40,6 @@ from jaft.data.formats import (
     EncodingChoice,
     Item,
     Reject,
-    decide_encoding,
     iter_items,
     record_texts,
     texts_into_row,
@@ -110,6 +109,28 @@ def _varied_fields(record: Record) -> list[bool]:
         return [m.role != "system" for m in record.messages or []]
     mask = [False] if record.system is not None else []
     return [*mask, True, record.answer is None]
+
+
+def variant_rows(record: Record, base: dict[str, Any], config: JapaneseDataConfig) -> list[dict[str, Any]]:
+    """Up to ``config.augment`` labelled linguistic variants of ``record`` (``base``: its JSON form) as
+    plain rows in the Record schema (no pydantic copy per variant): ``id`` ``<id>#<kind>``,
+    ``variant`` the kind, ``meta.variant_of`` the original. Seeded by ``config.seed`` and the text, so
+    a record gets the same variants in either pipeline and on any worker."""
+    from jaft.japanese.augment import variants_of_fields
+
+    texts = record_texts(record)
+    mask = _varied_fields(record)
+    varied = [t for t, m in zip(texts, mask, strict=True) if m]
+    out = []
+    base_id = record.id or record.source
+    for v in variants_of_fields(varied, config.augment, seed=config.seed, kinds=config.augment_kinds):
+        it = iter(v.texts)
+        row = texts_into_row(base, [next(it) if m else t for t, m in zip(texts, mask, strict=True)])
+        row["id"] = f"{base_id}#{v.kind}"
+        row["variant"] = v.kind
+        row["meta"] = {**record.meta, "variant_of": base_id, **({"variant_detail": v.detail} if v.detail else {})}
+        out.append(row)
+    return out
 
 
 @dataclass
@@ -241,22 +262,9 @@ class _Run:
         c = self.c
         if c.augment <= 0 or (self.augment_limit is not None and self.counts["augmented_records"] >= self.augment_limit):
             return []
-        from jaft.japanese.augment import variants_of_fields
-
-        texts = record_texts(record)
-        mask = _varied_fields(record)
-        varied = [t for t, m in zip(texts, mask, strict=True) if m]
         self.counts["augmented_records"] += 1
-        out = []
-        base_id = record.id or record.source
-        for v in variants_of_fields(varied, c.augment, seed=c.seed, kinds=c.augment_kinds):
-            it = iter(v.texts)
-            row = texts_into_row(base, [next(it) if m else t for t, m in zip(texts, mask, strict=True)])
-            row["id"] = f"{base_id}#{v.kind}"
-            row["variant"] = v.kind
-            row["meta"] = {**record.meta, "variant_of": base_id, **({"variant_detail": v.detail} if v.detail else {})}
-            out.append(row)
-            self.variants[v.kind] += 1
+        out = variant_rows(record, base, c)
+        self.variants.update(row["variant"] for row in out)
         self.counts["augmented"] += len(out)
         return out
 
@@ -294,18 +302,13 @@ def _total_bytes(paths: list[str]) -> int | None:
 
 
 def _decide_encoding(run: _Run, source: str, requested: str, strict: bool) -> EncodingChoice | None:
-    """The encoding of one file source, recorded in the report; None for what is not a readable
-    file (the reader rejects it) or not text (Parquet, Hub). Undecided + strict: exit 2."""
-    path = Path(source)
-    if not path.is_file() or path.suffix.lower() in (".parquet", ".pq"):
-        return None
-    try:
-        choice = decide_encoding(path, requested)
-    except (OSError, LookupError):
-        return None  # the reader says why, as a rejected file
-    run.encodings[source] = choice.as_report()
-    if not choice.decided and strict:
-        raise JaftError(choice.hint(source))
+    """The encoding of one file source (:func:`jaft.data.shards.source_encoding`, as the parallel
+    pipeline decides it), recorded in the report."""
+    from jaft.data.shards import source_encoding
+
+    choice = source_encoding(source, requested, strict)
+    if choice is not None:
+        run.encodings[source] = choice.as_report()
     return choice
 
 
@@ -400,7 +403,7 @@ def _report(run: _Run, info: dict[str, Any], train: list[str], val: list[str], s
         "reasons": dict(sorted(run.reasons.items())),
         "variants": dict(sorted(run.variants.items())),
         "kinds": dict(sorted(run.kinds.items())),
-        "per_source": {k: dict(v) for k, v in run.per_source.items()},
+        "per_source": {k: {**v, "kept": v["kept"]} for k, v in run.per_source.items()},  # kept: 0 shown too
         "encodings": run.encodings,
         "answer_rules": dict(sorted(run.answer_rules.items())),
         "sources": train,

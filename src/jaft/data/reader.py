@@ -21,7 +21,8 @@ analyze|extend --data`` and ``jaft style --input`` all go through :func:`iter_it
   files are yielded as :class:`Reject` (``path:line``, a stable reason code, and a message that says
   how to fix it). The caller decides whether that stops the run.
 
-Shard readers (parallel prepare) call :func:`iter_items` per file with the encoding decided once.
+Parallel prepare decides each file's encoding once (:func:`decide_encoding`, before sharding) and
+reads its shards with :func:`iter_stream_items` (line files) or :func:`iter_items` (the rest).
 """
 
 from __future__ import annotations
@@ -239,6 +240,12 @@ def file_kind(path: Path) -> str:
 _ASCII_SAFE = ("utf-8", "cp932", "euc_jp", "iso2022_jp", "ascii", "latin-1", "iso8859-1")
 
 
+def splits_at_newline(encoding: str | None) -> bool:
+    """Whether every 0x0A byte of text in ``encoding`` (None: undecided, read as UTF-8) ends a line, so
+    a file can be cut into shards at any ``\\n`` (not so in UTF-16/32)."""
+    return encoding is None or codecs.lookup(encoding).name in _ASCII_SAFE
+
+
 def _not_decodable(name: str, number: int, raw: bytes, encoding: str, err: UnicodeDecodeError,
                    choice: EncodingChoice | None) -> Reject:
     where = f"byte 0x{raw[err.start]:02x} at column {err.start + 1}" if err.start < len(raw) else "truncated character"
@@ -262,25 +269,38 @@ def iter_lines(
     max_line_bytes: int = 1_000_000,
     progress: Progress = _noop,
     choice: EncodingChoice | None = None,
+    first_line: int = 1,
+    size: int | None = None,
 ) -> Iterator[tuple[int, str | Reject]]:
     """``(line_number, text)`` of every line (blank ones too), line end kept, BOM dropped; or a
-    :class:`Reject` for a line that does not decode or is longer than ``max_line_bytes``."""
+    :class:`Reject` for a line that does not decode or is longer than ``max_line_bytes``.
+
+    A shard of a file (parallel prepare): ``stream`` positioned at a line start, ``first_line`` its
+    1-based number, ``size`` the bytes to read from there (lines that start before that point are
+    read whole). Only line 1 can carry a BOM. Shards exist only for encodings in which byte 0x0A
+    always ends a line (UTF-8, cp932, EUC-JP, ISO-2022-JP).
+    """
     encoding = codecs.lookup(encoding).name
     if encoding not in _ASCII_SAFE:
+        if first_line != 1 or size is not None:
+            raise ValueError(f"{name}: {encoding} text cannot be read from the middle of the file")
         yield from _iter_wide_lines(stream, name, encoding, progress)
         return
-    number = 0
+    number = first_line - 1
     limit = max_line_bytes
-    while True:
+    left = size if size is not None else -1
+    while left != 0:
         raw = stream.readline(limit + 1)
         if not raw:
             return
         number += 1
         progress(len(raw))
+        left = max(0, left - len(raw)) if left > 0 else left
         if len(raw) > limit and not raw.endswith(b"\n"):
             while raw and not raw.endswith(b"\n"):  # skip the rest of the oversized line
                 raw = stream.readline(1 << 20)
                 progress(len(raw))
+                left = max(0, left - len(raw)) if left > 0 else left
             yield number, Reject(name, number, "line_too_long",
                                  f"line is over {limit:,} bytes; split the record or raise data.max_line_bytes")
             continue
@@ -400,38 +420,53 @@ def iter_items(
     elif kind == "json":
         yield from _iter_json(path, name, codec, choice, progress)
     else:
-        yield from _iter_line_items(path, name, kind, codec, choice, max_line_bytes, progress)
+        with path.open("rb") as f:
+            yield from iter_stream_items(f, name, kind, choice, max_line_bytes=max_line_bytes, progress=progress)
 
 
-def _iter_line_items(path: Path, name: str, kind: str, codec: str, choice: EncodingChoice, limit: int,
-                     progress: Progress) -> Iterator[Item | Reject]:
-    with path.open("rb") as f:
-        for number, text in iter_lines(f, name, codec, max_line_bytes=limit, progress=progress, choice=choice):
-            if isinstance(text, Reject):
-                yield text
+def iter_stream_items(
+    stream: BinaryIO,
+    name: str,
+    kind: str,
+    choice: EncodingChoice,
+    *,
+    max_line_bytes: int = 1_000_000,
+    progress: Progress = _noop,
+    first_line: int = 1,
+    size: int | None = None,
+) -> Iterator[Item | Reject]:
+    """Items of a JSON Lines (``kind`` ``"jsonl"``) or text (``"text"``) stream decoded as ``choice``
+    says (UTF-8 and rejected lines when undecided): what :func:`iter_items` yields for such a file.
+    ``first_line`` / ``size``: one shard of the file, as in :func:`iter_lines`. Parallel prepare reads
+    its shards (plain or decompressed streams) here, so both pipelines read a line alike."""
+    codec = choice.encoding or "utf-8"
+    for number, text in iter_lines(stream, name, codec, max_line_bytes=max_line_bytes, progress=progress,
+                                   choice=choice, first_line=first_line, size=size):
+        if isinstance(text, Reject):
+            yield text
+            continue
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue  # blank lines separate records; they are not records
+        if kind == "text":
+            yield Item(name, number, text)
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield Reject(name, number, "invalid_json",
+                         f"invalid JSON ({e.msg} at column {e.colno}); fix or remove the line", text[:200])
+            continue
+        if not isinstance(value, dict):
+            yield Reject(name, number, "wrong_type",
+                         f"expected a JSON object per line, got {type(value).__name__}", text[:200])
+            continue
+        if _SURROGATE_ESCAPE.search(text):
+            found = lone_surrogate(value)
+            if found:
+                yield _surrogate_reject(name, number, found, text)
                 continue
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue  # blank lines separate records; they are not records
-            if kind == "text":
-                yield Item(name, number, text)
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield Reject(name, number, "invalid_json",
-                             f"invalid JSON ({e.msg} at column {e.colno}); fix or remove the line", text[:200])
-                continue
-            if not isinstance(value, dict):
-                yield Reject(name, number, "wrong_type",
-                             f"expected a JSON object per line, got {type(value).__name__}", text[:200])
-                continue
-            if _SURROGATE_ESCAPE.search(text):
-                found = lone_surrogate(value)
-                if found:
-                    yield _surrogate_reject(name, number, found, text)
-                    continue
-            yield Item(name, number, value)
+        yield Item(name, number, value)
 
 
 def _iter_csv(path: Path, name: str, codec: str, choice: EncodingChoice, progress: Progress,

@@ -25,13 +25,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from jaft.data.formats import (
+from jaft.data.reader import (
     JSONL_SUFFIXES,
+    SAMPLE_BYTES,
     TEXT_SUFFIXES,
+    EncodingChoice,
     Item,
     Reject,
+    decide_encoding,
+    decide_encoding_of_bytes,
     file_kind,
     iter_items,
+    iter_stream_items,
+    splits_at_newline,
 )
 from jaft.errors import JaftError
 
@@ -97,9 +103,11 @@ def auto_shard_bytes(total: int) -> int:
     return max(MIN_SHARD, min(MAX_SHARD, total // 32 + 1))
 
 
-def plan_shards(sources: list[tuple[str, bool]], shard_bytes: int) -> list[Shard]:
+def plan_shards(sources: list[tuple[str, bool]], shard_bytes: int,
+                encodings: dict[str, EncodingChoice] | None = None) -> list[Shard]:
     """Shards of ``(input, is_validation)`` pairs in input order; missing or unreadable inputs get a
-    shard of their own so the reader reports them (as rejects, or an error with ``--strict``)."""
+    shard of their own so the reader reports them (as rejects, or an error with ``--strict``).
+    ``encodings``: files in an encoding whose 0x0A bytes are not all line ends (UTF-16/32) stay whole."""
     shards: list[Shard] = []
     for name, validation in sources:
         path = Path(name)
@@ -107,7 +115,9 @@ def plan_shards(sources: list[tuple[str, bool]], shard_bytes: int) -> list[Shard
             shards.append(Shard(len(shards), name, "whole", validation=validation))
             continue
         size = path.stat().st_size
-        if not _is_lines(path) or path.suffix.lower() in COMPRESSED or size <= shard_bytes:
+        choice = (encodings or {}).get(name)
+        cuttable = choice is None or splits_at_newline(choice.encoding)
+        if not _is_lines(path) or path.suffix.lower() in COMPRESSED or size <= shard_bytes or not cuttable:
             kind = "lines" if _is_lines(path) and size > 0 else "whole"
             shards.append(Shard(len(shards), name, kind, size=size, validation=validation))
             continue
@@ -167,12 +177,44 @@ def _open_stream(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def iter_shard(shard: Shard, fmt: str = "auto", *, max_line_bytes: int = 1_000_000,
-               progress: Progress = _noop) -> Iterator[Item | Reject]:
+def decide_source_encoding(path: Path, requested: str | None = None) -> EncodingChoice:
+    """:func:`jaft.data.reader.decide_encoding` of one input, on the decompressed first MiB of a
+    ``.gz`` / ``.zst`` file. Decided once per file, before it is cut into shards (a shard alone may
+    hold no byte that tells). Raises ``OSError`` / ``LookupError`` as the reader's function."""
+    if path.suffix.lower() not in COMPRESSED or (requested and requested.lower() != "auto"):
+        return decide_encoding(path, requested)
+    try:
+        with _open_stream(path) as f:
+            sample = f.read(SAMPLE_BYTES + 1)
+    except EOFError:  # truncated stream: decided on what is there; the reader rejects the rest
+        sample = b""
+    return decide_encoding_of_bytes(sample[:SAMPLE_BYTES], complete=len(sample) <= SAMPLE_BYTES)
+
+
+def source_encoding(source: str, requested: str | None, strict: bool) -> EncodingChoice | None:
+    """The encoding of one input as ``report.json`` ``encodings`` records it (both pipelines): None
+    for what is not a readable file (the reader rejects it) or not text (Parquet, Hub). Undecided and
+    ``strict``: :class:`JaftError` with the candidates and the flag to pass (exit 2)."""
+    path = Path(source)
+    if not path.is_file() or path.suffix.lower() in (".parquet", ".pq"):
+        return None
+    try:
+        choice = decide_source_encoding(path, requested)
+    except (OSError, LookupError):
+        return None  # the reader says why, as a rejected file
+    if not choice.decided and strict:
+        raise JaftError(choice.hint(source))
+    return choice
+
+
+def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | None = None,
+               max_line_bytes: int = 1_000_000, progress: Progress = _noop) -> Iterator[Item | Reject]:
     """Every raw record of one shard as :class:`Item` or :class:`Reject`, in input order, with the
-    input's own ``path:line``. ``progress`` gets the (compressed) bytes read."""
+    input's own ``path:line``: the records and rejects :func:`jaft.data.reader.iter_items` gives for
+    those lines. ``encoding``: the file's encoding decided before sharding (None: decided here).
+    ``progress`` gets the bytes read (decompressed, for a compressed input)."""
     if shard.kind != "lines":
-        yield from iter_items(shard.path, fmt, max_line_bytes=max_line_bytes, progress=progress)
+        yield from iter_items(shard.path, fmt, encoding=encoding, max_line_bytes=max_line_bytes, progress=progress)
         return
     path = Path(shard.path)
     text = _inner_suffix(path) in TEXT_SUFFIXES or (
@@ -182,6 +224,7 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, max_line_bytes: int = 1_000_0
                      f"--format {fmt} needs JSON, CSV or Parquet records, but this is a plain-text file")
         return
     try:
+        choice = encoding or decide_source_encoding(path)
         f = _open_stream(path)
     except OSError as e:
         yield Reject(shard.path, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
@@ -189,62 +232,17 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, max_line_bytes: int = 1_000_0
     with f:
         if shard.start:
             f.seek(shard.start)
-        end = shard.end if shard.end >= 0 else None
         number = shard.first_line - 1
-        pos = reported = shard.start
-        limit = max_line_bytes
+        size = shard.end - shard.start if shard.end >= 0 else None
         try:
-            while end is None or pos < end:
-                raw = f.readline(limit + 1)
-                if not raw:
-                    return
-                number += 1
-                pos += len(raw)
-                if len(raw) > limit and not raw.endswith(b"\n"):
-                    while raw and not raw.endswith(b"\n"):  # skip the rest of the oversized line
-                        raw = f.readline(1 << 20)
-                        pos += len(raw)
-                    yield Reject(shard.path, number, "line_too_long",
-                                 f"line is over {limit:,} bytes; split the record or raise data.max_line_bytes")
-                    continue
-                if number & 255 == 0:
-                    progress(pos - reported)
-                    reported = pos
-                item = line_item(shard.path, number, raw, text)
-                if item is not None:
-                    yield item
+            for item in iter_stream_items(f, shard.path, "text" if text else "jsonl", choice,
+                                          max_line_bytes=max_line_bytes, progress=progress,
+                                          first_line=shard.first_line, size=size):
+                number = item.line
+                yield item
         except (OSError, EOFError) as e:  # truncated or corrupt compressed stream
             yield Reject(shard.path, number + 1, "unreadable",
                          f"cannot read past this point ({type(e).__name__}: {e}); re-download or recompress the file")
-        finally:
-            progress(pos - reported)
-
-
-def line_item(name: str, number: int, raw: bytes, text: bool) -> Item | Reject | None:
-    """One line of a JSON Lines or text file as an :class:`Item`, a :class:`Reject` (same reason codes
-    as :func:`jaft.data.formats.iter_items`), or None for a blank line (blank lines separate records)."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Reject(name, number, "not_utf8",
-                      f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                      "convert the file, e.g. iconv -f SHIFT_JIS -t UTF-8", raw[:200].decode("utf-8", "replace"))
-    if number == 1:
-        line = line.removeprefix("\ufeff")
-    line = line.rstrip("\r\n")
-    if not line.strip():
-        return None
-    if text:
-        return Item(name, number, line)
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as e:
-        return Reject(name, number, "invalid_json", f"invalid JSON ({e.msg} at column {e.colno}); fix or remove the line",
-                      line[:200])
-    if not isinstance(value, dict):
-        return Reject(name, number, "wrong_type", f"expected a JSON object per line, got {type(value).__name__}",
-                      line[:200])
-    return Item(name, number, value)
 
 
 def shards_to_json(shards: list[Shard]) -> str:
