@@ -267,3 +267,63 @@ def test_a_running_jobs_command_reads_back_into_the_train_form(jobs, tmp_path, t
     assert commands.train_form_from_argv(g.argv) == {"stage": "GRPO", "from_run": "runs/s", "out": "runs/g",
                                                      "max_steps": 4, "num_generations": 2, "beta": 0.04,
                                                      "logging_steps": 1}
+
+
+# --- prepare progress ---------------------------------------------------------------------------------------
+def test_prepare_progress_counts_completed_tasks_per_stage(tmp_path):
+    from jaft.data.parallel import WORK, progress
+
+    out = tmp_path / "out"
+    assert progress(out) == {}  # nothing started (and, after a run, the work dir is gone)
+    work = out / WORK
+    work.mkdir(parents=True)
+    (work / "stages.json").write_text(json.dumps([{"name": "admit", "tasks": 4}, {"name": "exact", "tasks": 1},
+                                                  {"name": "buckets", "tasks": 2}, {"name": "finish", "tasks": 1}]))
+    for stage, ranks in (("admit", [0, 1, 2, 3]), ("buckets", [1])):
+        comp = work / "logs" / stage / "completions"
+        comp.mkdir(parents=True)
+        for r in ranks:
+            (comp / f"{r:05d}").touch()
+    p = progress(out)
+    # admit done, exact (1 task) not yet: exact is the current stage even though a bucket task finished.
+    assert (p["stage"], p["index"], p["count"], p["done"], p["tasks"]) == ("exact", 2, 4, 0, 1)
+    assert p["fraction"] == pytest.approx((1 + 0 + 0.5 + 0) / 4)
+    assert [s["done"] for s in p["stages"]] == [4, 0, 1, 0]
+    (work / "logs" / "exact" / "completions").mkdir(parents=True)
+    (work / "logs" / "exact" / "completions" / "00000").touch()
+    assert progress(out)["stage"] == "buckets" and progress(out)["done"] == 1
+
+    from jaft.studio.tabs.data import prepare_progress
+
+    bar = prepare_progress(str(out), "en")
+    assert 'value="0.625"' in bar and "3/4 buckets: 1/2 tasks — 62%" in bar
+    assert "<progress style=\"width:100%\"></progress>" in prepare_progress(str(tmp_path / "none"), "en")
+
+
+def test_a_real_prepare_records_its_stages_for_progress(tmp_path, monkeypatch):
+    """Each stage of a real run starts with the earlier stages' tasks all counted done."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from jaft.config import JapaneseDataConfig
+    from jaft.data import parallel
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今日は良い天気です。散歩に行きましょう。"}\n{"text": ""}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    seen = []
+    real = parallel.LocalRunner._run_stage
+
+    def spy(self, ctx, executor, stage, *args):
+        seen.append(parallel.progress(out))
+        return real(self, ctx, executor, stage, *args)
+
+    monkeypatch.setattr(parallel.LocalRunner, "_run_stage", spy)
+    parallel.prepare_parallel([str(src)], out, JapaneseDataConfig(mode="trial", augment=0, workers=1),
+                              console=Console(file=StringIO()))
+    names = ["admit", "exact", "buckets", "clusters", "write", "finish"]
+    assert [s["stage"] for s in seen] == names
+    assert [s["index"] for s in seen] == [1, 2, 3, 4, 5, 6] and all(s["done"] == 0 for s in seen)
+    assert seen[0]["fraction"] == 0 and seen[-1]["fraction"] == pytest.approx(5 / 6)
+    assert parallel.progress(out) == {}  # finished: the work directory is gone

@@ -57,6 +57,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "augment": ("言語的バリエーション数/件", "linguistic variants per record"),
     "val_ratio": ("検証データの割合", "validation share"),
     "seed": ("シード", "seed"),
+    "tasks": ("タスク", "tasks"),
     "run_prepare": ("データを準備", "Prepare data"),
     "report": ("レポート", "report"),
     "by_reason": ("理由別", "by reason"),
