@@ -267,3 +267,106 @@ def test_a_running_jobs_command_reads_back_into_the_train_form(jobs, tmp_path, t
     assert commands.train_form_from_argv(g.argv) == {"stage": "GRPO", "from_run": "runs/s", "out": "runs/g",
                                                      "max_steps": 4, "num_generations": 2, "beta": 0.04,
                                                      "logging_steps": 1}
+
+
+# --- prepare progress ---------------------------------------------------------------------------------------
+def test_prepare_progress_counts_completed_tasks_per_stage(tmp_path):
+    from jaft.data.parallel import WORK, progress
+
+    out = tmp_path / "out"
+    assert progress(out) == {}  # nothing started (and, after a run, the work dir is gone)
+    work = out / WORK
+    work.mkdir(parents=True)
+    (work / "stages.json").write_text(json.dumps([{"name": "admit", "tasks": 4}, {"name": "exact", "tasks": 1},
+                                                  {"name": "buckets", "tasks": 2}, {"name": "finish", "tasks": 1}]))
+    for stage, ranks in (("admit", [0, 1, 2, 3]), ("buckets", [1])):
+        comp = work / "logs" / stage / "completions"
+        comp.mkdir(parents=True)
+        for r in ranks:
+            (comp / f"{r:05d}").touch()
+    p = progress(out)
+    # admit done, exact (1 task) not yet: exact is the current stage even though a bucket task finished.
+    assert (p["stage"], p["index"], p["count"], p["done"], p["tasks"]) == ("exact", 2, 4, 0, 1)
+    assert p["fraction"] == pytest.approx((1 + 0 + 0.5 + 0) / 4)
+    assert [s["done"] for s in p["stages"]] == [4, 0, 1, 0]
+    (work / "logs" / "exact" / "completions").mkdir(parents=True)
+    (work / "logs" / "exact" / "completions" / "00000").touch()
+    assert progress(out)["stage"] == "buckets" and progress(out)["done"] == 1
+
+    from jaft.studio.tabs.data import prepare_progress
+
+    bar = prepare_progress(str(out), "en")
+    assert 'value="0.625"' in bar and "3/4 buckets: 1/2 tasks — 62%" in bar
+    assert "<progress style=\"width:100%\"></progress>" in prepare_progress(str(tmp_path / "none"), "en")
+
+
+def test_a_real_prepare_records_its_stages_for_progress(tmp_path, monkeypatch):
+    """Each stage of a real run starts with the earlier stages' tasks all counted done."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from jaft.config import JapaneseDataConfig
+    from jaft.data import parallel
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "今日は良い天気です。散歩に行きましょう。"}\n{"text": ""}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    seen = []
+    real = parallel.LocalRunner._run_stage
+
+    def spy(self, ctx, executor, stage, *args):
+        seen.append(parallel.progress(out))
+        return real(self, ctx, executor, stage, *args)
+
+    monkeypatch.setattr(parallel.LocalRunner, "_run_stage", spy)
+    parallel.prepare_parallel([str(src)], out, JapaneseDataConfig(mode="trial", augment=0, workers=1),
+                              console=Console(file=StringIO()))
+    names = ["admit", "exact", "buckets", "clusters", "write", "finish"]
+    assert [s["stage"] for s in seen] == names
+    assert [s["index"] for s in seen] == [1, 2, 3, 4, 5, 6] and all(s["done"] == 0 for s in seen)
+    assert seen[0]["fraction"] == 0 and seen[-1]["fraction"] == pytest.approx(5 / 6)
+    assert parallel.progress(out) == {}  # finished: the work directory is gone
+
+
+# --- train form prefilled from the strategy ---------------------------------------------------------------------
+def test_prefilled_strategy_values_stay_off_the_command_line_until_changed(jobs, tmp_path, tiny_qwen):
+    from jaft.studio import strategy
+    from jaft.train.strategy import FULL_LR_SCALE
+
+    data = tmp_path / "data"
+    data.mkdir()
+    wd = str(tmp_path)
+    shown, base, sources = strategy.prefill(jobs, wd, str(tiny_qwen), dict(strategy.UNSET), {})
+    # The strategy's own values (what jaft_run.yaml's `applied` would record), with where each comes from.
+    applied = strategy.resolve_applied(jobs, wd, str(tiny_qwen))
+    assert shown == base == {f: applied[key].value for f, (_, key) in strategy.FIELDS.items()}
+    assert shown["method"] in ("lora", "qlora", "full") and shown["lr"] > 0 and shown["lora_r"] > 0
+    assert {s for s, _ in sources.values()} <= {"registry", "planner"}
+
+    form = _train_form(tiny_qwen, data, method="auto", lr=0, batch=0)
+    before = commands.train_command(jobs, **form).argv  # the line of a form left to the strategy
+    untouched = commands.train_command(jobs, **strategy.overrides_only({**form, **shown}, base)).argv
+    assert untouched == before
+    assert not {"--lr", "--method"} & set(untouched) and not any("batch_size" in a or "lora." in a for a in untouched)
+
+    # Changed fields (and only those) go in; typing the strategy's own value back is no change.
+    edited = {**form, **shown, "lr": 1e-3, "lora_r": shown["lora_r"] * 2, "batch": shown["batch"]}
+    argv = commands.train_command(jobs, **strategy.overrides_only(edited, base)).argv
+    assert argv[argv.index("--lr") + 1] == "0.001" and f"lora.r={shown['lora_r'] * 2}" in argv
+    assert "--method" not in argv and not any("batch_size" in a or "lora.alpha" in a for a in argv)
+    back = commands.train_form_from_argv(argv)
+    assert back["lora_r"] == shown["lora_r"] * 2 and "grad_accum" not in back
+
+    # Re-resolved with the user's values: theirs are kept (source config), the baseline stays the strategy's.
+    again, base2, src2 = strategy.prefill(jobs, wd, str(tiny_qwen), {f: edited[f] for f in strategy.FIELDS}, base)
+    assert again["lr"] == 1e-3 and base2["lr"] == pytest.approx(shown["lr"]) and src2["lr"][0] == "config"
+    assert src2["batch"][0] != "config" and strategy.user_changes(again, base2) == {"lr": 1e-3,
+                                                                                    "lora_r": shown["lora_r"] * 2}
+    # Full fine-tuning chosen: the untouched learning rate follows the strategy (scaled), the method is passed.
+    full, base3, _ = strategy.prefill(jobs, wd, str(tiny_qwen), {**shown, "method": "full"}, base)
+    assert full["lr"] == pytest.approx(shown["lr"] * FULL_LR_SCALE) and base3["method"] == shown["method"]
+    argv = commands.train_command(jobs, **strategy.overrides_only({**form, **full}, base3)).argv
+    assert argv[argv.index("--method") + 1] == "full" and "--lr" not in argv
+    with pytest.raises(JaftError):  # a half-typed Hub id is not fetched while typing
+        strategy.prefill(jobs, wd, "someone/not-in-the-registry", dict(strategy.UNSET), {}, fetch_hub=False)

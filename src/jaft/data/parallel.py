@@ -47,6 +47,7 @@ from jaft.errors import JaftError
 
 WORK = ".jaft_work"
 PLAN = "plan.json"
+STAGES = "stages.json"  # [{"name", "tasks"}] in run order: what progress() counts completions against
 
 
 @dataclass
@@ -406,11 +407,13 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
             raise JaftError("--executor slurm needs sbatch on PATH: run on a Slurm login node (or try --dry-run "
                             "to see the jobs)")
         _start(plan)
+        record_stages(plan.work, stages)
         executors[-1].run()  # datatrove launches the dependencies first
         return {"submitted": True, "executor": config.executor, "out": str(out), "work_dir": str(plan.work),
                 "shards": len(plan.shards)}
     plan.info["started"] = _start(plan)
     stages = build_stages(plan)
+    record_stages(plan.work, stages)
     workers = config.workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     LocalRunner(plan, workers, console).run(stages)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -437,6 +440,48 @@ def _start(plan: Plan) -> float:
         tmp.write_text(json.dumps({"fingerprint": fingerprint, "started": started,
                                    "shards": json.loads(shards_to_json(plan.shards))}), encoding="utf-8")
     return started
+
+
+def record_stages(work: Path, stages: list[Stage]) -> None:
+    """Write ``work/stages.json`` (each stage's name and task count, in run order) for :func:`progress`."""
+    from jaft.fsutil import write_json
+
+    write_json(work / STAGES, [{"name": s.name, "tasks": s.tasks} for s in stages])
+
+
+def progress(out_dir: str | Path, work_dir: str | Path | None = None) -> dict[str, Any]:
+    """How far a running ``jaft data prepare`` into ``out_dir`` is, read from its work directory.
+
+    Counts datatrove's completion files (``logs/STAGE/completions/RANK``, one per finished task) against
+    the task counts in ``stages.json``. Returns ``{}`` when there is no run in progress (never started,
+    or finished: the work directory is removed at the end), else::
+
+        {"stages": [{"name", "tasks", "done"}, ...],   # every stage, in run order
+         "stage": NAME, "index": K, "count": N,        # the first unfinished stage, K of N (1-based)
+         "done": D, "tasks": T,                        # its finished tasks / all its tasks
+         "fraction": F}                                # finished tasks over all stages' tasks, each stage
+                                                       # weighted equally, in [0, 1]
+
+    ``work_dir`` is ``data.cluster.work_dir`` when the run set one (default ``OUT/.jaft_work``). Reads
+    only; safe while the run writes (a task counts once its completion file exists).
+    """
+    work = Path(work_dir) if work_dir else Path(out_dir) / WORK
+    try:
+        listed = json.loads((work / STAGES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    stages = []
+    for s in listed:
+        comp = work / "logs" / s["name"] / "completions"
+        done = sum(1 for p in comp.iterdir() if p.name.isdigit()) if comp.is_dir() else 0
+        stages.append({"name": s["name"], "tasks": int(s["tasks"]), "done": min(done, int(s["tasks"]))})
+    if not stages:
+        return {}
+    k = next((i for i, s in enumerate(stages) if s["done"] < s["tasks"]), len(stages) - 1)
+    cur = stages[k]
+    fraction = sum(s["done"] / max(1, s["tasks"]) for s in stages) / len(stages)
+    return {"stages": stages, "stage": cur["name"], "index": k + 1, "count": len(stages), "done": cur["done"],
+            "tasks": cur["tasks"], "fraction": fraction}
 
 
 def load_plan_shards(work: Path) -> list[Shard]:

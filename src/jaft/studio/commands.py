@@ -115,8 +115,15 @@ def prepare_command(jobs: JobManager, *, inputs: str, samples: list[str], mode: 
 
 
 def train_command(jobs: JobManager, *, model: str, data: str, out: str, method: str, epochs: Any, max_steps: Any,
-                  lr: Any, batch: Any, logging_steps: Any, system_prompt: str, lang: str = "ja") -> Command:
-    """``jaft train --model-… M --data D [--output O] [--method X] --epochs E [--max-steps N] …``."""
+                  lr: Any, batch: Any, logging_steps: Any, system_prompt: str, grad_accum: Any = 0, lora_r: Any = 0,
+                  lora_alpha: Any = 0, max_seq_length: Any = 0, lang: str = "ja") -> Command:
+    """``jaft train --model-… M --data D [--output O] [--method X] --epochs E [--max-steps N] …``.
+
+    ``method`` ``auto`` and a strategy number at 0 (lr, batch, grad_accum, lora_r, lora_alpha,
+    max_seq_length) are left to the model's strategy: not on the command line. The Train tab passes
+    here only what the user changed from the strategy's prefilled values
+    (:func:`jaft.studio.strategy.overrides_only`).
+    """
     model, data, out = _text(model), _text(data), _text(out)
     margs = _model_args(model, jobs, lang)
     _existing(jobs, data, t("data_dir", lang), lang)
@@ -124,6 +131,10 @@ def train_command(jobs: JobManager, *, model: str, data: str, out: str, method: 
     steps = _num(max_steps, t("max_steps", lang), -1, 10**7, lang, integer=True)
     rate = _num(lr, t("lr", lang), 0, 1, lang)
     n_batch = _num(batch, t("batch", lang), 0, 4096, lang, integer=True)
+    n_accum = _num(grad_accum, t("grad_accum", lang), 0, 4096, lang, integer=True)
+    n_r = _num(lora_r, t("lora_r", lang), 0, 4096, lang, integer=True)
+    n_alpha = _num(lora_alpha, t("lora_alpha", lang), 0, 65536, lang, integer=True)
+    n_seq = _num(max_seq_length, t("max_seq_length", lang), 0, 10**6, lang, integer=True)
     every = _num(logging_steps, t("logging_steps", lang), 1, 10**5, lang, integer=True)
     if steps == 0:
         raise JaftError(msg("range", lang, what=t("max_steps", lang), lo=-1, hi=10**7, value=0))
@@ -139,8 +150,10 @@ def train_command(jobs: JobManager, *, model: str, data: str, out: str, method: 
     if rate > 0:
         argv += ["--lr", f"{rate:g}"]
     sets = [f"train.logging_steps={every}"]
-    if n_batch > 0:
-        sets.append(f"train.batch_size={n_batch}")
+    for key, n in (("train.batch_size", n_batch), ("train.gradient_accumulation", n_accum), ("lora.r", n_r),
+                   ("lora.alpha", n_alpha), ("train.max_seq_length", n_seq)):
+        if n > 0:
+            sets.append(f"{key}={n}")
     if _text(system_prompt):
         # JSON-quoted: a valid YAML string whatever the prompt holds (colons, brackets, quotes).
         sets.append("train.system_prompt=" + json.dumps(_text(system_prompt), ensure_ascii=False))
@@ -239,7 +252,9 @@ def init_tiny_command(jobs: JobManager, out: str, lang: str = "ja") -> Command:
 _TRAIN_FLAGS = {"--model-name": "model", "--model-type": "model", "--from": "from_run", "--data": "data",
                 "--output": "out", "--method": "method", "--epochs": "epochs", "--max-steps": "max_steps", "--lr": "lr",
                 "--num-generations": "num_generations", "--beta": "beta"}
-_TRAIN_SETS = {"train.logging_steps": "logging_steps", "train.batch_size": "batch", "train.system_prompt": "system_prompt"}
+_TRAIN_SETS = {"train.logging_steps": "logging_steps", "train.batch_size": "batch", "train.system_prompt": "system_prompt",
+               "train.gradient_accumulation": "grad_accum", "lora.r": "lora_r", "lora.alpha": "lora_alpha",
+               "train.max_seq_length": "max_seq_length"}
 
 
 def train_form_from_argv(argv: list[str]) -> dict[str, Any]:
@@ -266,7 +281,8 @@ def train_form_from_argv(argv: list[str]) -> dict[str, Any]:
     for key in ("epochs", "lr", "beta"):
         if key in form:
             form[key] = float(form[key])
-    for key in ("max_steps", "num_generations", "logging_steps", "batch"):
+    for key in ("max_steps", "num_generations", "logging_steps", "batch", "grad_accum", "lora_r", "lora_alpha",
+                "max_seq_length"):
         if key in form:
             form[key] = int(form[key])
     return form

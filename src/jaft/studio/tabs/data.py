@@ -16,6 +16,20 @@ from jaft.studio.runs import prepare_report
 SAMPLES = ("text", "chat", "qa", "summarization", "math_train")
 
 
+def prepare_progress(out: str | None, lang: str) -> str:
+    """The bar of a running prepare: its stage, that stage's finished tasks and the whole run's share done,
+    read from the run's work directory by :func:`jaft.data.parallel.progress` (indeterminate until the
+    run has recorded its stages)."""
+    from jaft.data.parallel import progress
+
+    p = progress(out) if out else {}
+    if not p:
+        return progress_html(None, t("running", lang))
+    label = (f"{p['index']}/{p['count']} {p['stage']}: {p['done']}/{p['tasks']} {t('tasks', lang)} — "
+             f"{p['fraction'] * 100:.0f}%")
+    return progress_html(p["fraction"], label)
+
+
 def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     with gr.Row():
         with gr.Column(scale=2):
@@ -69,7 +83,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
             return t("no_job", lang), "", [], [], [], [], ""
         state = studio.jobs.status(job)
         rep = prepare_report(Path(job.output)) if state == "finished" and job.output else {}
-        bar = progress_html(None, t("running", lang)) if state == "running" else (
+        bar = prepare_progress(job.output, lang) if state == "running" else (
             progress_html(1.0, t(state, lang)) if state == "finished" else "")
         return (status_line(studio, job, lang), bar, rep.get("counts", []), rep.get("reasons", []),
                 rep.get("rejects", []), rep.get("variants", []), studio.jobs.tail(job))
