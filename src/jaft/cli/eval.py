@@ -52,7 +52,6 @@ def main(
 
         # llama.cpp runs in a child process: a native crash (AMX repacking) is one error line, not a
         # silent death of the command.
-        console.print(f"evaluating {gguf} through llama.cpp (child process) …")
         result = run_native("eval gguf", evaluate_gguf, gguf, task, modelfile=modelfile, data=data, limit=limit,
                             batch_size=batch_size, max_new_tokens=max_new_tokens, out=out,
                             system_prompt=system_prompt, console=None, encoding=encoding)

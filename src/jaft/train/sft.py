@@ -168,7 +168,7 @@ def _fixed_examples(examples: list[dict[str, list[int]]], max_length: int):
         if len(ids) != len(mask) or not 0 < len(ids) <= max_length:
             raise JaftError(f"example {i}: input_ids and completion_mask must have one equal length in 1..{max_length}")
         rows.append({"input_ids": ids, "completion_mask": mask})
-    stats = {"records": len(rows), "examples": len(rows), "truncated": 0, "dropped_no_completion": 0,
+    stats = {"records": len(rows), "examples": len(rows), "truncated": 0, "dropped_no_completion": 0, "rejected": 0,
              "tokens": sum(len(r["input_ids"]) for r in rows),
              "completion_tokens": sum(sum(r["completion_mask"]) for r in rows)}
     return Dataset.from_list(rows), stats
