@@ -16,6 +16,25 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Close every llama.cpp model still alive before the interpreter shuts down.
+
+    A ``llama_cpp.Llama`` left to garbage collection at shutdown may be freed after llama.cpp's backend,
+    and the test process then dies of SIGSEGV after every test passed (exit 139 fails CI).
+    """
+    if "llama_cpp" not in sys.modules:
+        return
+    import gc
+
+    from jaft.export.serve import free_server_model
+
+    free_server_model()
+    llama = sys.modules["llama_cpp"].Llama
+    for obj in gc.get_objects():
+        if isinstance(obj, llama):
+            obj.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_qwen(tmp_path_factory) -> Path:
     """Tiny Qwen2 model with the small Japanese BPE tokenizer and R1 chat template."""

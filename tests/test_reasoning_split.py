@@ -120,7 +120,7 @@ def test_middleware_streams_and_leaves_other_routes_alone():
     assert other[1]["body"] == raw
 
 
-def test_serve_app_deploys_the_run_instruction_and_splits_reasoning(tiny_qwen, tmp_path):
+def test_serve_app_deploys_the_run_instruction_and_splits_reasoning(tiny_qwen, tmp_path, request):
     """In-process `jaft serve`: the prompt is the one renderer's (system from the Modelfile), replies split."""
     from starlette.testclient import TestClient
 
@@ -144,6 +144,9 @@ def test_serve_app_deploys_the_run_instruction_and_splits_reasoning(tiny_qwen, t
     want = encode_prompt(tok, render_prompt(tok, "2+3は？", d.system))
     assert serve_prompt(deployed_from_gguf(gguf, modelfile=tmp_path / "Modelfile"), msgs) == \
         render_prompt(tok, "2+3は？", d.system)
+    from jaft.export.serve import free_server_model
+
+    request.addfinalizer(free_server_model)
     with TestClient(app) as client:
         body = {"model": "model-f16", "max_tokens": 12, "temperature": 0, "messages": msgs}
         reply = client.post("/v1/chat/completions", json=body).json()

@@ -154,7 +154,25 @@ def serve_in_child(fd: int, gguf: str, *, n_ctx: int, threads: int | None, name:
         app = _crash_on_chat(app, sig)
     if log:
         log("ready")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    finally:
+        free_server_model()
+
+
+def free_server_model() -> None:
+    """Close the model llama_cpp.server keeps in a module global.
+
+    Left to interpreter shutdown, the Llama is freed after llama.cpp's backend and the process dies of
+    SIGSEGV on its way out (seen at the end of the test suite: exit code 139 after every test passed).
+    """
+    server_app = sys.modules.get("llama_cpp.server.app")
+    if server_app is None:
+        return
+    proxy, server_app._llama_proxy = server_app._llama_proxy, None
+    model = getattr(proxy, "_current_model", None)
+    if model is not None:
+        model.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
