@@ -91,23 +91,13 @@ def require_datatrove(executor: str = "local") -> None:
 def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str, console) -> Plan:
     """Resolve inputs (globs, or the mode's files), decide each file's encoding once (the reader's
     rule, ``data.encoding`` / ``--encoding`` first; undecided + strict: exit 2), cut them into shards."""
-    from jaft.data.modes import DatasetManager
+    from jaft.data.prepare import resolve_sources
 
     strict = config.strict or config.mode == "production"
-    info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict, "bundled_samples": False}
-    if inputs:
-        train_sources, val_sources = expand_inputs(inputs), []
-    else:
-        resolved = DatasetManager(config).resolve()
-        train_sources = [str(p) for p in resolved.train]
-        val_sources = [str(p) for p in resolved.validation]
-        info["bundled_samples"] = resolved.bundled
-        if resolved.missing:
-            info["missing_sources"] = resolved.missing
-        if resolved.warning:
-            info["warning"] = resolved.warning
-            console.print(f"[bold yellow]WARNING:[/] {resolved.warning}")
-    sources = [(s, False) for s in train_sources] + [(s, True) for s in val_sources]
+    info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict}
+    sources = resolve_sources(expand_inputs(inputs) if inputs else [], config, info, console)
+    train_sources = [s for s, val in sources if not val]
+    val_sources = [s for s, val in sources if val]
     sizes = [Path(s).stat().st_size if Path(s).is_file() else 0 for s, _ in sources]
     shard_bytes = config.shard_bytes or auto_shard_bytes(sum(sizes))
     encodings: dict[str, EncodingChoice] = {}

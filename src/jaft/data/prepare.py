@@ -312,6 +312,26 @@ def _decide_encoding(run: _Run, source: str, requested: str, strict: bool) -> En
     return choice
 
 
+def resolve_sources(inputs: list[str], config: JapaneseDataConfig, info: dict[str, Any],
+                    console: Any) -> list[tuple[str, bool]]:
+    """``[(path, is_validation)]`` to read: ``inputs`` (all training data), or with none the mode's files
+    (:class:`jaft.data.modes.DatasetManager`). Records into ``info`` (report.json) whether the bundled
+    samples were used, which mode files are missing, and the mode's warning (also printed)."""
+    from jaft.data.modes import DatasetManager
+
+    info["bundled_samples"] = False
+    if inputs:
+        return [(s, False) for s in inputs]
+    resolved = DatasetManager(config).resolve()
+    info["bundled_samples"] = resolved.bundled
+    if resolved.missing:
+        info["missing_sources"] = resolved.missing
+    if resolved.warning:
+        info["warning"] = resolved.warning
+        console.print(f"[bold yellow]WARNING:[/] {resolved.warning}")
+    return [(str(p), False) for p in resolved.train] + [(str(p), True) for p in resolved.validation]
+
+
 def prepare(
     inputs: list[str | Path],
     out_dir: str | Path,
@@ -327,7 +347,6 @@ def prepare(
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from jaft.data.modes import DatasetManager
     from jaft.fsutil import atomic_path
 
     console = console or Console(stderr=True)
@@ -340,20 +359,10 @@ def prepare(
     strict = config.strict or config.mode == "production"
     started = time.perf_counter()
 
-    info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict, "bundled_samples": False}
-    if inputs:
-        train_sources, val_sources = [str(p) for p in inputs], []
-    else:
-        resolved = DatasetManager(config).resolve()
-        train_sources = [str(p) for p in resolved.train]
-        val_sources = [str(p) for p in resolved.validation]
-        info["bundled_samples"] = resolved.bundled
-        if resolved.missing:
-            info["missing_sources"] = resolved.missing
-        if resolved.warning:
-            info["warning"] = resolved.warning
-            console.print(f"[bold yellow]WARNING:[/] {resolved.warning}")
-    sources = [(s, False) for s in train_sources] + [(s, True) for s in val_sources]
+    info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict}
+    sources = resolve_sources([str(p) for p in inputs], config, info, console)
+    train_sources = [s for s, val in sources if not val]
+    val_sources = [s for s, val in sources if val]
 
     with contextlib.ExitStack() as stack:
         # Entered first, renamed last: report.json appearing means everything else is in place.
