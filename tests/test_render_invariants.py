@@ -83,6 +83,7 @@ def write_vocab_gguf(tokenizer_dir: Path, n_vocab: int, out: Path) -> Path:
     """A GGUF with jaft's export vocabulary and chat template and no tensors (llama.cpp loads it vocab-only)."""
     import gguf
 
+    from jaft.export.gguf import add_tokenizer
     from jaft.export.vocab import build_vocab
 
     v = build_vocab(tokenizer_dir, n_vocab, arch="qwen2")
@@ -95,16 +96,7 @@ def write_vocab_gguf(tokenizer_dir: Path, n_vocab: int, out: Path) -> Path:
     w.add_head_count(2)
     w.add_head_count_kv(2)
     w.add_layer_norm_rms_eps(1e-6)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(v.pre)
-    w.add_token_list(v.tokens)
-    w.add_token_types(v.types)
-    w.add_token_merges(v.merges)
-    for kind, tid in v.special_ids.items():
-        getattr(w, f"add_{kind}_token_id")(tid)
-    w.add_add_bos_token(v.add_bos)
-    w.add_add_eos_token(v.add_eos)
-    w.add_chat_template(v.chat_template)
+    add_tokenizer(w, v)  # the exporter's own tokenizer keys, so this vocab-only file is what export writes
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()

@@ -225,6 +225,25 @@ def _tensor_for_gguf(name: str, shard: Path, span: TensorSpan, handle: Any, perm
     return out
 
 
+def add_tokenizer(writer: Any, vocab: Any) -> None:
+    """Write the ``tokenizer.ggml.*`` keys and the chat template of ``vocab`` (jaft.export.vocab) to a
+    ``gguf.GGUFWriter``: byte-level BPE ("gpt2"), llama.cpp's pre-tokenizer name, tokens, types, merges,
+    special ids and BOS/EOS flags, as llama.cpp's convert_hf_to_gguf.py writes them."""
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(vocab.pre)
+    writer.add_token_list(vocab.tokens)
+    writer.add_token_types(vocab.types)
+    # What gguf.SpecialVocab.add_to_gguf writes, from the loaded tokenizer (SpecialVocab would parse
+    # tokenizer.json again, seconds for a 150k vocabulary).
+    writer.add_token_merges(vocab.merges)
+    for kind, tid in vocab.special_ids.items():
+        getattr(writer, f"add_{kind}_token_id")(tid)
+    writer.add_add_bos_token(vocab.add_bos)
+    writer.add_add_eos_token(vocab.add_eos)
+    if vocab.chat_template:
+        writer.add_chat_template(vocab.chat_template)
+
+
 def convert_to_gguf(
     model_dir: str | Path, out: str | Path, *, tokenizer_dir: str | Path | None = None, name: str | None = None,
     family: str | None = None, pre: str | None = None, progress: Progress | None = None,
@@ -254,19 +273,7 @@ def convert_to_gguf(
     hp = _hparams(writer, config, arch, notes)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(vocab.pre)
-    writer.add_token_list(vocab.tokens)
-    writer.add_token_types(vocab.types)
-    # What gguf.SpecialVocab.add_to_gguf writes, from the loaded tokenizer (SpecialVocab would parse
-    # tokenizer.json again, seconds for a 150k vocabulary).
-    writer.add_token_merges(vocab.merges)
-    for kind, tid in vocab.special_ids.items():
-        getattr(writer, f"add_{kind}_token_id")(tid)
-    writer.add_add_bos_token(vocab.add_bos)
-    writer.add_add_eos_token(vocab.add_eos)
-    if vocab.chat_template:
-        writer.add_chat_template(vocab.chat_template)
+    add_tokenizer(writer, vocab)
 
     extra: list[tuple[str, Any]] = []
     if hp["rope_kind"] == "llama3" and arch == "llama":
