@@ -279,7 +279,7 @@ def component_checks(hw: Hardware) -> list[Check]:
     if _module("liger_kernel"):
         checks.append(Check("liger-kernel", True, "fused kernels available"))
     else:
-        checks.append(Check("liger-kernel", False, "not installed: no fused cross-entropy",
+        checks.append(Check("liger-kernel", False, "not installed: no fused RMSNorm / SwiGLU / RoPE kernels (TRL fuses the LM head and loss itself)",
                             "pip install 'jaft[liger]' (CUDA only; optional)"))
 
     if _module("llama_cpp"):
