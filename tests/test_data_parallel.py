@@ -224,9 +224,12 @@ def _completions(out: Path, stage: str) -> int:
     return len(list(d.iterdir())) if d.is_dir() else 0
 
 
-def test_worker_crash_fails_its_shard_and_rerun_redoes_only_that_one(corpus, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_worker_crash_fails_its_shard_and_rerun_redoes_only_that_one(corpus, tmp_path, workers):
+    """A worker runs many shards; the one that dies fails only the shard it was in, and a fresh worker
+    takes the shards after it (with one worker too)."""
     out = tmp_path / "o"
-    args = ("data", "prepare", *corpus, "--out", str(out), "--workers", "2", "--set", "data.shard_bytes=4000")
+    args = ("data", "prepare", *corpus, "--out", str(out), "--workers", str(workers), "--set", "data.shard_bytes=4000")
     crashed = run_jaft(*args, env={"JAFT_TEST_CRASH_SHARD": "1"})
     assert_clean_error(crashed, "shard 1 (", "corpus.txt", "SIGKILL", "re-run")
     shards = json.loads((out / ".jaft_work" / "plan.json").read_text())["shards"]

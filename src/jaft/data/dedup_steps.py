@@ -12,6 +12,7 @@ import json
 import struct
 from collections.abc import Iterator
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -32,6 +33,8 @@ from jaft.data.pipeline_steps import OFFSETS, RECORD, _tag
 # the most n-gram × hash numbers a batch holds: 2^18 uint64, 2 MiB per temporary array, stays in cache
 # (measured on 5,000 Debian-docs keys: 2^14–2^18 alike, 2^21 a third slower, one record at a time 1.3×).
 SIGNATURE_BATCH, SIGNATURE_NUMBERS = 1024, 1 << 18
+# n-gram hash constants: the FNV-1 64-bit prime (polynomial base) and splitmix64's finaliser multipliers.
+_POLY, _MIX1, _MIX2 = (np.uint64(v) for v in (0x100000001B3, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 
 
 def exact_key(doc: Document) -> bytes:
@@ -58,8 +61,9 @@ def minhash_config(config: JapaneseDataConfig) -> MinhashConfig:
 
 
 class JaftMinhashSignature(MinhashDedupSignature):
-    """datatrove's MinHash signatures over character n-grams of the key (Japanese has no spaces, so
-    datatrove's word n-grams would need a segmenter and miss near-duplicates that differ in a word)."""
+    """datatrove's MinHash signatures (its permutations, bands and files) over character n-grams of the
+    key (Japanese has no spaces, so datatrove's word n-grams would need a segmenter and miss
+    near-duplicates that differ in a word), the n-grams hashed by :meth:`window_hashes`."""
 
     def __init__(self, output_folder: DataFolderLike, config: MinhashConfig) -> None:
         from datatrove.utils.word_tokenizers import WordTokenizer
@@ -78,66 +82,69 @@ class JaftMinhashSignature(MinhashDedupSignature):
 
     def get_signature(self, shingles) -> list[list[int]]:
         """datatrove's signature (same numbers), cut into bands with one reshape instead of ``np.split``."""
-        import numpy as np
+        return np.min(self._permuted(shingles), axis=0).astype(self.config.hash_config.np_dtype).reshape(
+            self.config.num_buckets, -1).tolist()
 
-        a, b = self.parameters
-        phv = (shingles * a + b) % np.uint64((1 << 61) - 1)
-        if self.config.hash_config.precision == 32:
-            phv = np.bitwise_and(phv, self.config.hash_config.max)
-        return np.min(phv, axis=0).astype(self.config.hash_config.np_dtype).reshape(self.config.num_buckets, -1).tolist()
+    def window_hashes(self, codepoints):
+        """One 64-bit hash per character n-gram window of ``codepoints`` (uint64 array of N code
+        points → ``N - n + 1`` hashes; empty when ``N < n``): the code points combined as a polynomial
+        (mod 2^64), then splitmix64's finaliser to spread the bits. Whole arrays at a time: hashing each
+        n-gram through xxhash from Python cost more than the rest of the admit stage's dedup work.
+        Repeated n-grams give repeated hashes, which leave a minimum unchanged (MinHash is over the set)."""
+        n = self.config.n_grams
+        windows = len(codepoints) - n + 1
+        if windows <= 0:
+            return np.empty(0, dtype=np.uint64)
+        h = codepoints[:windows].copy()
+        for k in range(1, n):
+            h *= _POLY
+            h += codepoints[k : k + windows]
+        h ^= h >> np.uint64(30)
+        h *= _MIX1
+        h ^= h >> np.uint64(27)
+        h *= _MIX2
+        h ^= h >> np.uint64(31)
+        return h
 
-    def grams(self, text: str) -> set[bytes]:
-        """The distinct character n-grams of ``text``, sliced from its UTF-32 bytes (4 bytes a
-        character): no encode call per n-gram."""
-        n4 = self.config.n_grams * 4
-        b = text.encode("utf-32-le")
-        return {b[i : i + n4] for i in range(0, len(b) - n4 + 4, 4)}
+    @staticmethod
+    def codepoints(text: str):
+        # surrogatepass: a lone surrogate from another reader still hashes (jaft's reader rejects them)
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
 
     def get_shingles(self, text: str):
-        import numpy as np
+        """The n-gram hashes of ``text`` as datatrove's ``(count, 1)`` shingle array."""
+        return self.window_hashes(self.codepoints(text)).reshape((-1, 1))
 
-        grams = self.grams(text)
-        return np.fromiter(map(self._fast_hash(), grams), dtype=np.uint64, count=len(grams)).reshape((-1, 1))
-
-    def _fast_hash(self):
-        """datatrove's hash function, without its Python wrapper around xxhash (same numbers)."""
-        import xxhash
-        from datatrove.utils.hashes.xxhash import xxhash32, xxhash64
-
-        return {xxhash64: xxhash.xxh64_intdigest, xxhash32: xxhash.xxh32_intdigest}.get(self._hash_func,
-                                                                                       self._hash_func)
+    def _permuted(self, hashes):
+        """datatrove's permutations ``(h * a + b) mod (2^61 - 1)`` of ``(count, 1)`` hashes → ``(count, num_hashes)``."""
+        a, b = self.parameters
+        phv = (hashes * a + b) % np.uint64((1 << 61) - 1)
+        if self.config.hash_config.precision == 32:
+            phv = np.bitwise_and(phv, self.config.hash_config.max)
+        return phv
 
     def batch_signatures(self, texts: list[str]):
         """Signatures of many texts at once: ``(rows, mins)``, the indexes (into ``texts``) of texts with at
         least one n-gram and their ``(len(rows), num_hashes)`` minima, the numbers :meth:`get_signature`
-        gives one text at a time (a test checks this), for one set of numpy calls per batch instead of
-        per record (per record they cost more than the hashing itself for paragraph-sized keys)."""
-        import numpy as np
-
-        hash_func = self._fast_hash()
-        rows: list[int] = []
-        counts: list[int] = []
-        hashes: list[int] = []
-        for i, text in enumerate(texts):
-            grams = self.grams(text)
-            if grams:
-                rows.append(i)
-                counts.append(len(grams))
-                hashes.extend(map(hash_func, grams))
-        if not rows:
-            return rows, np.empty((0, self.num_hashes), dtype=self.config.hash_config.np_dtype)
-        a, b = self.parameters
-        phv = (np.array(hashes, dtype=np.uint64).reshape(-1, 1) * a + b) % np.uint64((1 << 61) - 1)
-        if self.config.hash_config.precision == 32:
-            phv = np.bitwise_and(phv, self.config.hash_config.max)
-        starts = np.cumsum([0, *counts[:-1]])
-        return rows, np.minimum.reduceat(phv, starts, axis=0).astype(self.config.hash_config.np_dtype)
+        gives one text at a time (a test checks this). The texts are hashed as one array of code points;
+        windows that cross from one text into the next are left out."""
+        n = self.config.n_grams
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        grams = np.maximum(lengths - n + 1, 0)
+        rows = np.flatnonzero(grams)
+        if not len(rows):
+            return [], np.empty((0, self.num_hashes), dtype=self.config.hash_config.np_dtype)
+        hashes = self.window_hashes(self.codepoints("".join(texts)))
+        counts = grams[rows]
+        firsts = np.cumsum(counts) - counts  # where each text's windows start among the kept ones
+        starts = (np.cumsum(lengths) - lengths)[rows]  # where each text starts in the joined text
+        windows = np.repeat(starts - firsts, counts) + np.arange(int(counts.sum()))
+        phv = self._permuted(hashes[windows].reshape(-1, 1))
+        return rows.tolist(), np.minimum.reduceat(phv, firsts, axis=0).astype(self.config.hash_config.np_dtype)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> None:
         """datatrove's signature files (one per band, records ``<hashes…, doc index>``), written a batch
         of documents at a time; then datatrove's own sort and check of those files."""
-        import numpy as np
-
         cfg = self.config
         r = cfg.hashes_per_bucket
         fmt = f"<{cfg.hash_config.struct_format}"
@@ -264,8 +271,6 @@ class KeptOffsets(PipelineStep):
 
 
 def _read_u32(folder, path: str):
-    import numpy as np
-
     with folder.open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype="<u4")
 
