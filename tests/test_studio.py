@@ -307,19 +307,19 @@ def test_a_real_prepare_records_its_stages_for_progress(tmp_path, monkeypatch):
     from rich.console import Console
 
     from jaft.config import JapaneseDataConfig
-    from jaft.data import parallel
+    from jaft.data import local_runner, parallel
 
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "今日は良い天気です。散歩に行きましょう。"}\n{"text": ""}\n', encoding="utf-8")
     out = tmp_path / "out"
     seen = []
-    real = parallel.LocalRunner._run_stage
+    real = local_runner.LocalRunner._run_stage
 
     def spy(self, ctx, executor, stage, *args):
         seen.append(parallel.progress(out))
         return real(self, ctx, executor, stage, *args)
 
-    monkeypatch.setattr(parallel.LocalRunner, "_run_stage", spy)
+    monkeypatch.setattr(local_runner.LocalRunner, "_run_stage", spy)
     parallel.prepare_parallel([str(src)], out, JapaneseDataConfig(mode="trial", augment=0, workers=1),
                               console=Console(file=StringIO()))
     names = ["admit", "exact", "buckets", "clusters", "write", "finish"]

@@ -35,6 +35,7 @@ from jaft.data.pipeline_steps import OFFSETS, RECORD, _tag
 SIGNATURE_BATCH, SIGNATURE_NUMBERS = 1024, 1 << 18
 # n-gram hash constants: the FNV-1 64-bit prime (polynomial base) and splitmix64's finaliser multipliers.
 _POLY, _MIX1, _MIX2 = (np.uint64(v) for v in (0x100000001B3, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+_MERSENNE = np.uint64((1 << 61) - 1)  # datatrove's MinHash prime
 
 
 def exact_key(doc: Document) -> bytes:
@@ -118,7 +119,11 @@ class JaftMinhashSignature(MinhashDedupSignature):
     def _permuted(self, hashes):
         """datatrove's permutations ``(h * a + b) mod (2^61 - 1)`` of ``(count, 1)`` hashes → ``(count, num_hashes)``."""
         a, b = self.parameters
-        phv = (hashes * a + b) % np.uint64((1 << 61) - 1)
+        x = hashes * a + b  # wraps mod 2^64, as datatrove's
+        # x mod (2^61 - 1) without numpy's uint64 division (most of this step's time): fold the high
+        # bits onto the low ones (2^61 ≡ 1), then subtract the modulus once where the fold reached it.
+        phv = (x & _MERSENNE) + (x >> np.uint64(61))
+        np.minimum(phv, phv - _MERSENNE, out=phv)  # phv - M wraps to a huge number where phv < M
         if self.config.hash_config.precision == 32:
             phv = np.bitwise_and(phv, self.config.hash_config.max)
         return phv

@@ -93,6 +93,7 @@ class JaftShardReader(PipelineStep):
 
         items = iter_shard(shard, self.fmt, encoding=self.encodings.get(shard.path),
                            max_line_bytes=self.max_line_bytes, progress=advance)
+        i = -1
         for i, item in enumerate(items):
             if i == crash_at:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -110,6 +111,8 @@ class JaftShardReader(PipelineStep):
             doc = Document("", item.source, metadata=meta)
             _tag(doc, "read", item.reason, item.message, **({"raw": item.raw} if item.raw is not None else {}))
             yield doc
+        if progress is not None:  # the records after the last full 64
+            progress[2 * rank] += (i + 1) & 63
 
 
 class JaftValidate(PipelineStep):
@@ -212,6 +215,7 @@ class JaftAugment(PipelineStep):
             with self.offsets_folder.open(OFFSETS, "r") as f:
                 index = json.load(f)[rank]
         progress = PROGRESS
+        n = -1
         for n, doc in enumerate(data):
             if progress is not None and n & 15 == 15:
                 progress[2 * rank] += 16
@@ -220,6 +224,8 @@ class JaftAugment(PipelineStep):
             if not _rejected(doc):
                 index += 1
             yield doc
+        if progress is not None:  # the records after the last full 16
+            progress[2 * rank] += (n + 1) & 15
 
     def _variants(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         return variant_rows(Record.model_validate(row), row, self.c)

@@ -67,7 +67,7 @@ LineEdits = Callable[[list[Morph], list[tuple[int, int]]], list[Edit]]  # (morph
 
 class Analysed:
     """A text split into lines, each with its morphemes and sentence spans (analysed once, shared
-    by every kind). ``polite`` counts polite auxiliaries (ます, です) anywhere in the text."""
+    by every kind). ``polite``: whether a polite auxiliary (ます, です) occurs anywhere in the text."""
 
     __slots__ = ("lines", "morphs", "polite", "spans", "text")
 
@@ -76,7 +76,7 @@ class Analysed:
         self.lines = text.split("\n")
         self.morphs = [analyze(line) for line in self.lines]
         self.spans = [sentence_spans(ms) for ms in self.morphs]
-        self.polite = sum(m.cType in _POLITE_AUX for ms in self.morphs for m in ms)
+        self.polite = any(m.cType in _POLITE_AUX for ms in self.morphs for m in ms)
 
     def rewrite(self, edits_for_line: LineEdits) -> tuple[str, int]:
         """The text with each line's edits applied, and how many edits there were."""
