@@ -234,7 +234,7 @@ def parallel_section(n: int = 0) -> str:
             f"{r['lines'] / r['wall']:,.0f} | {r['main_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} |" for r in curve]
     growth = curve[-1]["worker_peak_mb"] / curve[0]["worker_peak_mb"]
     return "\n".join([
-        "### Parallel pipeline (`jaft data prepare --workers N`: datatrove stages, one process per shard)",
+        "### Parallel pipeline (`jaft data prepare --workers N`: datatrove stages, N worker processes per stage)",
         "",
         f"{one['lines']:,} lines, production mode ({AUGMENT} variants for every record), {one['shards']} shards; "
         f"wall-clock rates (several processes), each run in a fresh process, 1 and 2 workers alternated twice, "
