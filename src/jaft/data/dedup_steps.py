@@ -119,11 +119,16 @@ class JaftMinhashSignature(MinhashDedupSignature):
     def _permuted(self, hashes):
         """datatrove's permutations ``(h * a + b) mod (2^61 - 1)`` of ``(count, 1)`` hashes → ``(count, num_hashes)``."""
         a, b = self.parameters
-        x = hashes * a + b  # wraps mod 2^64, as datatrove's
+        x = hashes * a
+        x += b  # wraps mod 2^64, as datatrove's
         # x mod (2^61 - 1) without numpy's uint64 division (most of this step's time): fold the high
         # bits onto the low ones (2^61 ≡ 1), then subtract the modulus once where the fold reached it.
-        phv = (x & _MERSENNE) + (x >> np.uint64(61))
-        np.minimum(phv, phv - _MERSENNE, out=phv)  # phv - M wraps to a huge number where phv < M
+        # In place where possible: these arrays are the stage's largest.
+        phv = x & _MERSENNE
+        x >>= np.uint64(61)
+        phv += x
+        np.subtract(phv, _MERSENNE, out=x)  # wraps to a huge number where phv < M
+        np.minimum(phv, x, out=phv)
         if self.config.hash_config.precision == 32:
             phv = np.bitwise_and(phv, self.config.hash_config.max)
         return phv
