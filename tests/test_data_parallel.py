@@ -91,8 +91,9 @@ def test_accounting_balances_per_source_and_rejects_keep_path_line(corpus, tmp_p
     assert report["shards"] > 4
     assert report["input_records"] == (report["kept"] + report["rejected"] + report["duplicates_removed"]
                                        + report["filtered"])
-    for src, c in report["per_source"].items():
-        assert c["records"] == c["kept"] + c.get("rejected", 0) + c.get("duplicates_removed", 0) + c.get("filtered", 0), src
+    for src, c in report["per_source"].items():  # the top level's five counts, zeros included
+        assert list(c) == ["input_records", "kept", "rejected", "duplicates_removed", "filtered"], src
+        assert c["input_records"] == c["kept"] + c["rejected"] + c["duplicates_removed"] + c["filtered"], src
     assert report["reasons"]["invalid_json"] == 1 and report["reasons"]["not_utf8"] == 1
     assert report["reasons"]["wrong_type"] == 1 and report["reasons"]["duplicate_exact"] == 1
     assert report["reasons"]["duplicate_near"] == 1 and report["reasons"]["too_short"] == 1
@@ -237,6 +238,9 @@ def test_worker_crash_fails_its_shard_and_rerun_redoes_only_that_one(corpus, tmp
     # Shard 0 finished in the first run: were it run again, this would crash it.
     again = run_jaft(*args, "--json", env={"JAFT_TEST_CRASH_SHARD": "0"})
     assert again.returncode == 0, again.stderr
+    assert f"resuming: {len(shards) - 1} of " in again.stderr
+    resumed = json.loads(again.stdout)  # its seconds are this run's: no rate over work it did not do
+    assert resumed["resumed"] is True and "records_per_second" not in resumed and resumed["seconds"] > 0
     ref = run(corpus, tmp_path / "ref", workers=1, shard_bytes=4000)
     assert json.loads(again.stdout)["kept"] == ref["kept"]
     for name in OUTPUTS:
@@ -274,9 +278,15 @@ def test_sigkill_of_the_whole_run_then_resume_gives_the_same_output(corpus, tmp_
 
 
 def test_cluster_dry_runs_build_the_same_stages(corpus, tmp_path):
-    r = run_jaft("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "slurm", "--dry-run",
-                 "--set", "data.shard_bytes=4000", "--set", "data.cluster.partition=cpu-long",
-                 "--set", "data.cluster.work_dir=" + str(tmp_path / "shared"))
+    args = ("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "slurm", "--dry-run",
+            "--set", "data.shard_bytes=4000", "--set", "data.cluster.partition=cpu-long",
+            "--set", "data.cluster.work_dir=" + str(tmp_path / "shared"))
+    text = run_jaft(*args)  # for a person: the stages in order, then each sbatch script verbatim
+    assert text.returncode == 0, text.stderr
+    assert "nothing was submitted or written" in text.stdout and "2. jaft-exact: 1 task(s), after admit" in text.stdout
+    assert "# --- jaft-write ---\n#!/bin/bash\n" in text.stdout
+    assert not (tmp_path / "o").exists() and not (tmp_path / "shared").exists()  # a dry run leaves nothing
+    r = run_jaft(*args, "--json")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     names = [s["job_name"] for s in plan["stages"]]
@@ -287,7 +297,7 @@ def test_cluster_dry_runs_build_the_same_stages(corpus, tmp_path):
     assert "#SBATCH --partition=cpu-long" in plan["stages"][0]["sbatch"]
     assert f"#SBATCH --array=0-{plan['shards'] - 1}" in plan["stages"][0]["sbatch"]
     assert plan["stages"][0]["steps"][:4] == ["JaftShardReader", "JaftValidate", "JaftNormalize", "JaftQualityFilter"]
-    ray = run_jaft("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "ray", "--dry-run")
+    ray = run_jaft("data", "prepare", *corpus, "--out", str(tmp_path / "o"), "--executor", "ray", "--dry-run", "--json")
     assert ray.returncode == 0, ray.stderr
     assert [s["steps"] for s in json.loads(ray.stdout)["stages"]] == [s["steps"] for s in plan["stages"]]
     assert not (tmp_path / "o" / "report.json").exists()
@@ -397,3 +407,55 @@ def test_parallel_honours_the_requested_encoding_like_prepare(reader_cases, tmp_
                       for r in map(json.loads, (out / "rejects.jsonl").open(encoding="utf-8")) if r["stage"] == "read")
 
     assert rejects(tmp_path / "par") == rejects(tmp_path / "one")
+
+
+def _named_input_cases(tmp_path: Path) -> list[tuple[str, str]]:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    return [(str(tmp_path / "nosuch.txt"), "nosuch.txt: file not found; check the path"),
+            (str(folder), "is a folder; pass the files inside it, e.g. '"),
+            (str(folder / "*.txt"), "broken.txt: file not found (a symbolic link to a missing file)")]
+
+
+def test_named_inputs_that_cannot_be_read_stop_before_any_work(tmp_path):
+    """Missing files, folders and broken links (also when a glob matches them) are one line with the fix
+    and exit 2, not a run whose only record is the missing file; nothing is left in --out."""
+    for i, (name, message) in enumerate(_named_input_cases(tmp_path)):
+        out = tmp_path / f"o{i}"
+        result = run_jaft("data", "prepare", name, "--out", str(out))
+        assert_clean_error(result, message)
+        assert not out.exists(), name
+
+
+def test_unreadable_file_and_folder_are_named(tmp_path, monkeypatch):
+    """Permission problems (tested by patching: this suite may run as root, who reads anything)."""
+    text = tmp_path / "locked.txt"
+    text.write_text("今日は良い天気です。\n", encoding="utf-8")
+    real_open = Path.open
+
+    def no_read(self, *args, **kwargs):
+        if self == text:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", no_read)
+    with pytest.raises(JaftError, match=r"locked\.txt: cannot read \(Permission denied\); check its permissions"):
+        run([str(text)], tmp_path / "o")
+    monkeypatch.undo()
+    folder = tmp_path / "private"
+    folder.mkdir()
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != folder)
+    with pytest.raises(JaftError, match=r"cannot read the folder .*private \(permission denied\)"):
+        run([str(folder / "*.txt")], tmp_path / "o2")
+
+
+def test_strict_bad_input_says_fix_the_input_and_leaves_nothing(tmp_path):
+    src = tmp_path / "cut.txt"
+    src.write_bytes("今日は良い天気です。散歩に行きましょう。\n".encode() * 50 + "明日も晴れるでしょう".encode()[:-1])
+    out = tmp_path / "o"
+    result = run_jaft("data", "prepare", str(src), "--out", str(out), "--mode", "production")
+    assert_clean_error(result, "cut.txt:51: not valid UTF-8", "cut off at the end of the line (was the file truncated?)",
+                       "--mode production", "fix the input and run again")
+    assert "CP932" not in result.stderr and "re-run the same command" not in result.stderr
+    assert not out.exists()

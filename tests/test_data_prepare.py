@@ -71,6 +71,8 @@ def test_every_input_record_is_accounted_for(inputs, tmp_path):
     assert by_source[f"{mixed}:2"]["duplicate_of"] == f"{mixed}:1"
     assert by_source[f"{mixed}:9"]["duplicate_of"] == f"{mixed}:1"
     assert by_source[missing]["reason"] == "file_not_found"
+    assert report["per_source"][missing] == {"input_records": 1, "kept": 0, "rejected": 1, "duplicates_removed": 0,
+                                             "filtered": 0}
     assert all(r["message"] for r in rejected)
 
 

@@ -28,7 +28,7 @@ def main(
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="processes on this machine (default: the CPU count); the output does not depend on it", show_default=False)] = None,
     executor: Annotated[str | None, typer.Option("--executor", help="local | slurm | ray: datatrove executor that runs the stages (cluster settings: data.cluster.*)", show_default=False)] = None,
     output_format: Annotated[str | None, typer.Option("--output-format", help="jsonl (train.jsonl …) | jsonl.gz | parquet (one file per shard, manifest.json)", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the stages, tasks and executor settings (sbatch scripts for slurm) without running")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the stages, tasks and executor settings (sbatch scripts for slurm; --json: as JSON) without submitting or writing anything")] = False,
     config: Config = None,
     set_: Set = None,
     json_out: Json = False,
@@ -58,13 +58,28 @@ def main(
         sets=set_,
     )
     report = prepare_parallel(list(inputs or []), out, cfg.data, dry_run=dry_run)
-    if dry_run or report.get("submitted"):
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    if dry_run and not json_out:
+        _dry_run(report)
         return
-    if json_out:
+    if json_out or report.get("submitted"):
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     _summary(report, out)
+
+
+def _dry_run(plan: dict) -> None:
+    """What a cluster run would submit, for a person: the stages in order, then each sbatch script."""
+    lines = [f"{plan['executor']} dry run: {plan['shards']} shard(s), work directory {plan['work_dir']}, "
+             f"output {plan['out']} (nothing was submitted or written)"]
+    for i, st in enumerate(plan["stages"], 1):
+        name = st.get("job_name") or st["logging_dir"].rsplit("/", 1)[-1]
+        after = f", after {st['depends_on'].rsplit('/', 1)[-1]}" if st.get("depends_on") else ""
+        lines.append(f"  {i}. {name}: {st['tasks']} task(s){after} — {' → '.join(st['steps'])}")
+    for st in plan["stages"]:
+        if st.get("sbatch"):
+            lines += ["", f"# --- {st['job_name']} ---", st["sbatch"].rstrip()]
+    lines += ["", "add --json for this plan as JSON"]
+    typer.echo("\n".join(lines))
 
 
 def _summary(report: dict, out: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -294,23 +295,36 @@ class LocalRunner:
                                        f"{i}/{len(stages)} {stage.name}", total_bytes, started)
             pipeline_steps.PROGRESS = None
             if failures:
-                first = failures[0]
-                more = f" ({len(failures) - 1} more failed task(s) in the logs)" if len(failures) > 1 else ""
-                raise JaftError(f"{first}{more}; the other tasks finished; re-run the same command to redo only "
-                                "the unfinished ones")
+                raise JaftError(self._failed(stage, failures))
+
+    def _failed(self, stage: Stage, failures: list[tuple[int, int, str]]) -> str:
+        """One line for a stage whose tasks failed: the first failure's message, the other failed
+        shards by name, and what to do. Bad input (the worker's own one-line error) will fail again
+        until it is fixed, so that is the advice, and the work directory is removed (another input
+        starts over anyway); after a crash, finished tasks are kept for the re-run."""
+        first = failures[0][2]
+        others = [self._describe(stage, r) for r, _, _ in failures[1:]]
+        also = ""
+        if others:
+            also = f" (also failed: {', '.join(others[:3])}{f' and {len(others) - 3} more' if len(others) > 3 else ''})"
+        if all(c == 3 for _, c, _ in failures):
+            shutil.rmtree(self.plan.work, ignore_errors=True)
+            return f"{first}{also}; fix the input and run again (nothing was written)"
+        return (f"{first}{also}; the other tasks finished; re-run the same command to redo only the unfinished "
+                "ones")
 
     def _describe(self, stage: Stage, rank: int) -> str:
         return self.plan.shards[rank].describe() if stage.per_shard else f"task {rank} of stage {stage.name}"
 
     def _run_stage(self, ctx, executor, stage: Stage, todo: list[int], logging_dir: Path, progress, label: str,
-                   total_bytes: int, started: float) -> list[str]:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+                   total_bytes: int, started: float) -> list[tuple[int, int, str]]:
+        from rich.progress import BarColumn, Progress, TextColumn
 
         (logging_dir / "errors").mkdir(parents=True, exist_ok=True)
         (logging_dir / "logs").mkdir(parents=True, exist_ok=True)
         for rank in todo:
             (logging_dir / "errors" / f"{rank:05d}.txt").unlink(missing_ok=True)
-        failures: list[str] = []
+        failures: list[tuple[int, int, str]] = []  # (rank, exit code, one-line message)
         done = stage.tasks - len(todo)
         # What the bar counts: input bytes (admit), admitted records (write) or tasks, of this run's tasks.
         unit = {"admit": "bytes", "write": "records"}.get(stage.name, "tasks")
@@ -320,9 +334,11 @@ class LocalRunner:
             total = self._admitted(todo)
         else:
             total = len(todo)
-        bar = Progress(TextColumn("[bold]prepare[/] {task.description}"), BarColumn(), TimeRemainingColumn(),
-                       TextColumn("{task.fields[rate]}"), TextColumn("[dim]{task.fields[run]}"), console=self.console,
-                       auto_refresh=False, transient=True, disable=not self.console.is_terminal)
+        # Fits 80 columns: "5/6 write: 12/15 shards ━━━━━━━━━━━━━━━━ 3,350 records/s run 1:02, ~0:20 left"
+        # (the run's time left matters more than the stage's, which is left out).
+        bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=16), TextColumn("{task.fields[rate]}"),
+                       TextColumn("[dim]{task.fields[run]}"), console=self.console, auto_refresh=False,
+                       transient=True, disable=not self.console.is_terminal)
         t0 = time.perf_counter()
         pool = _Pool(ctx, executor, self.workers, logging_dir, todo)
         rate, fraction, records = "", 0.0, 0
@@ -334,7 +350,7 @@ class LocalRunner:
                     for rank, code in pool.step():
                         done += 1
                         if code != 0:
-                            failures.append(self._failure(stage, rank, code, logging_dir))
+                            failures.append((rank, code, self._failure(stage, rank, code, logging_dir)))
                     records = sum(progress[0::2])
                     elapsed = time.perf_counter() - t0
                     completed = {"bytes": sum(progress[1::2]), "records": records}.get(unit, len(todo) - pool.left())

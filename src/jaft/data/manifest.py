@@ -75,6 +75,18 @@ def _join_gz(parts: list[Path], dest: Path) -> None:
                     shutil.copyfileobj(f, out, 1 << 20)
 
 
+SOURCE_KEYS = ("input_records", "kept", "rejected", "duplicates_removed", "filtered")
+
+
+def source_counts(counts: dict[str, int]) -> dict[str, int]:
+    """One source's line of ``report.json`` ``per_source``: the top level's five counts, zeros included,
+    from a tally whose ``records`` counts the source's input records. Raises AssertionError if they do
+    not balance (a record lost: a bug, never bad input)."""
+    out = {"input_records": counts.get("records", 0), **{k: counts.get(k, 0) for k in SOURCE_KEYS[1:]}}
+    assert out["input_records"] == sum(out[k] for k in SOURCE_KEYS[1:]), f"{counts} does not balance"
+    return out
+
+
 def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info: dict[str, Any]) -> dict[str, Any]:
     """Merge the tasks' counts, lay out the outputs, write ``manifest.json`` and ``report.json``."""
     admit = [(work / "tally_admit" / f"{r:05d}.json").read_text(encoding="utf-8") for r in range(tasks)]
@@ -210,13 +222,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _report(t: dict[str, Any], config: JapaneseDataConfig, info: dict[str, Any]) -> dict[str, Any]:
     c = t["counts"]
-    per_source = {}
-    for src, s in t["per_source"].items():
-        s = dict(s)
-        s.setdefault("kept", 0)
-        per_source[src] = s
-        balance = s.get("kept", 0) + s.get("rejected", 0) + s.get("duplicates_removed", 0) + s.get("filtered", 0)
-        assert s.get("records", 0) == balance, f"{src}: {s} does not balance"
+    per_source = {src: source_counts(s) for src, s in t["per_source"].items()}
     seconds = info.pop("seconds", None)
     report: dict[str, Any] = {
         **{k: c.get(k, 0) for k in ("input_records", "kept", "rejected", "duplicates_removed", "filtered",
@@ -235,7 +241,8 @@ def _report(t: dict[str, Any], config: JapaneseDataConfig, info: dict[str, Any])
     }
     if seconds:
         report["seconds"] = round(seconds, 3)
-        report["records_per_second"] = round(report["input_records"] / seconds, 1)
+        if not info.get("resumed"):  # a resumed run's seconds do not cover the earlier run's work
+            report["records_per_second"] = round(report["input_records"] / seconds, 1)
     assert report["input_records"] == report["kept"] + report["rejected"] + report["duplicates_removed"] + report["filtered"]
     assert report["train"] + report["validation"] == report["kept"] + report["augmented"]
     return report

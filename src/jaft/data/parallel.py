@@ -36,6 +36,7 @@ from jaft.data.reader import EncodingChoice
 from jaft.data.shards import (
     Shard,
     auto_shard_bytes,
+    check_inputs,
     expand_inputs,
     plan_shards,
     shards_from_json,
@@ -94,7 +95,9 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
 
     strict = config.strict or config.mode == "production"
     info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict}
-    sources = resolve_sources(expand_inputs(inputs) if inputs else [], config, info, console)
+    named = expand_inputs(inputs) if inputs else []
+    check_inputs(named)
+    sources = resolve_sources(named, config, info, console)
     train_sources = [s for s, val in sources if not val]
     val_sources = [s for s, val in sources if val]
     sizes = [Path(s).stat().st_size if Path(s).is_file() else 0 for s, _ in sources]
@@ -104,7 +107,10 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
         choice = source_encoding(source, config.encoding, strict)
         if choice is not None:
             encodings[source] = choice
-    shards = plan_shards(sources, shard_bytes, encodings)
+    try:
+        shards = plan_shards(sources, shard_bytes, encodings)
+    except OSError as e:  # became unreadable after the checks (or a mode's file that cannot be read)
+        raise JaftError(f"{e.filename}: cannot read ({e.strerror}); check its permissions") from None
     info.update(sources=train_sources, validation_sources=val_sources, shards=len(shards),
                 shard_bytes=shard_bytes, executor=config.executor,
                 encodings={k: v.as_report() for k, v in encodings.items()})
@@ -155,6 +161,17 @@ def build_stages(plan: Plan) -> list[Stage]:
 
 def cluster_executors(plan: Plan, stages: list[Stage], kind: str) -> list:
     """datatrove Slurm / Ray executors for the stages, each depending on the one before."""
+    from loguru import logger
+
+    # datatrove's Ray executor warns once per stage that the log folder is local; the guide says it once.
+    logger.disable("datatrove.executor")
+    try:
+        return _cluster_executors(plan, stages, kind)
+    finally:
+        logger.enable("datatrove.executor")
+
+
+def _cluster_executors(plan: Plan, stages: list[Stage], kind: str) -> list:
     cc = plan.config.cluster
     out: list = []
     for stage in stages:
@@ -222,11 +239,16 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     if out.exists() and not out.is_dir():
         raise JaftError(f"{out}: exists and is not a directory; choose another --out")
     plan = make_plan(inputs, out, config, fmt, console)
+    fresh_out = not out.exists()
     if dry_run or config.executor != "local":
+        fresh = [p for p in (out, plan.work) if not p.exists()]
         stages = build_stages(plan)
         executors = cluster_executors(plan, stages, config.executor if config.executor != "local" else "slurm")
         if dry_run:
-            return describe_cluster(plan, executors, config.executor)
+            described = describe_cluster(plan, executors, config.executor)
+            for p in reversed(fresh):  # datatrove's executors make their log folders: a dry run leaves nothing
+                shutil.rmtree(p, ignore_errors=True)
+            return described
         if config.executor == "slurm" and shutil.which("sbatch") is None:
             raise JaftError("--executor slurm needs sbatch on PATH: run on a Slurm login node (or try --dry-run "
                             "to see the jobs)")
@@ -235,28 +257,41 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
         executors[-1].run()  # datatrove launches the dependencies first
         return {"submitted": True, "executor": config.executor, "out": str(out), "work_dir": str(plan.work),
                 "shards": len(plan.shards)}
-    plan.info["started"] = _start(plan)
+    # report.json's seconds are this run's; a resumed run says so and gives no rate (part of the work
+    # was done by a run whose time is unknown: it was killed).
+    plan.info["started"] = time.time()
+    if _start(plan):
+        plan.info["resumed"] = True
     stages = build_stages(plan)
     record_stages(plan.work, stages)
+    if plan.info.get("resumed"):
+        state = progress(out, plan.work)
+        done = sum(s["done"] for s in state.get("stages", []))
+        console.print(f"resuming: {done} of {sum(s['tasks'] for s in state.get('stages', []))} tasks were done by an "
+                      f"earlier run ({plan.work})")
     workers = config.workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     from jaft.data.local_runner import LocalRunner
 
-    LocalRunner(plan, workers, console).run(stages)
+    try:
+        LocalRunner(plan, workers, console).run(stages)
+    except JaftError:
+        if fresh_out and out.is_dir() and not any(out.iterdir()):  # bad input: leave no empty --out behind
+            out.rmdir()
+        raise
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     report["workers"] = workers
     shutil.rmtree(plan.work, ignore_errors=True)
     return report
 
 
-def _start(plan: Plan) -> float:
-    """Resume when the work directory holds this very plan; otherwise start over. Returns when the
-    run first started (its rate covers resumed parts too)."""
+def _start(plan: Plan) -> bool:
+    """Resume when the work directory holds this very plan (returns True); otherwise start over."""
     state = plan.work / PLAN
     fingerprint = plan.fingerprint()
     if state.is_file():
         saved = json.loads(state.read_text(encoding="utf-8"))
         if saved.get("fingerprint") == fingerprint:
-            return saved["started"]
+            return True
     shutil.rmtree(plan.work, ignore_errors=True)  # another plan's leftovers; earlier outputs stay until finish
     plan.work.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -265,7 +300,7 @@ def _start(plan: Plan) -> float:
     with atomic_path(state) as tmp:
         tmp.write_text(json.dumps({"fingerprint": fingerprint, "started": started,
                                    "shards": json.loads(shards_to_json(plan.shards))}), encoding="utf-8")
-    return started
+    return False
 
 
 def record_stages(work: Path, stages: list[Stage]) -> None:

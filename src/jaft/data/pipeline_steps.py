@@ -62,7 +62,7 @@ def _tag(doc: Document, stage: str, reason: str, message: str, **extra: Any) -> 
 
 
 def _strict_error(source: str, message: str) -> JaftError:
-    return JaftError(f"{source}: {message} (--strict stops at the first bad record; without it, "
+    return JaftError(f"{source}: {message} (strict mode, --strict or --mode production, stops at the first bad record; without it, "
                      "bad records go to rejects.jsonl)")
 
 

@@ -46,6 +46,7 @@ from jaft.data.formats import (
     to_record,
     with_texts,
 )
+from jaft.data.manifest import source_counts
 from jaft.data.quality import NearDedup, QualityFilter
 from jaft.data.records import Record
 from jaft.errors import JaftError
@@ -184,7 +185,7 @@ class _Run:
 
     def _bad(self, src: Counter[str], source: str, reason: str, message: str, stage: str, raw: str | None) -> None:
         if self.strict:
-            raise JaftError(f"{source}: {message} (--strict stops at the first bad record; without it, "
+            raise JaftError(f"{source}: {message} (strict mode, --strict or --mode production, stops at the first bad record; without it, "
                             "bad records go to rejects.jsonl)")
         self._reject(src, source, reason, message, stage, raw=raw)
 
@@ -412,7 +413,7 @@ def _report(run: _Run, info: dict[str, Any], train: list[str], val: list[str], s
         "reasons": dict(sorted(run.reasons.items())),
         "variants": dict(sorted(run.variants.items())),
         "kinds": dict(sorted(run.kinds.items())),
-        "per_source": {k: {**v, "kept": v["kept"]} for k, v in run.per_source.items()},  # kept: 0 shown too
+        "per_source": {k: source_counts(v) for k, v in run.per_source.items()},
         "encodings": run.encodings,
         "answer_rules": dict(sorted(run.answer_rules.items())),
         "sources": train,

@@ -246,6 +246,14 @@ def splits_at_newline(encoding: str | None) -> bool:
     return encoding is None or codecs.lookup(encoding).name in _ASCII_SAFE
 
 
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _not_decodable(name: str, number: int, raw: bytes, encoding: str, err: UnicodeDecodeError,
                    choice: EncodingChoice | None) -> Reject:
     where = f"byte 0x{raw[err.start]:02x} at column {err.start + 1}" if err.start < len(raw) else "truncated character"
@@ -254,8 +262,13 @@ def _not_decodable(name: str, number: int, raw: bytes, encoding: str, err: Unico
         return Reject(name, number, "undecodable", f"not valid {encoding} ({where}); {fix}",
                       raw[:200].decode(encoding, "replace"))
     if encoding == "utf-8":
-        fix = ("the line is not UTF-8: if the file comes from Excel or Windows it is probably CP932: pass "
-               "--encoding cp932, or convert it: iconv -f CP932 -t UTF-8")
+        if err.reason == "unexpected end of data":  # the line ends inside a character
+            fix = "a UTF-8 character is cut off at the end of the line (was the file truncated?); fix or remove the line"
+        elif _decodes(raw, "cp932"):
+            fix = ("the line is not UTF-8: if the file comes from Excel or Windows it is probably CP932: pass "
+                   "--encoding cp932, or convert it: iconv -f CP932 -t UTF-8")
+        else:
+            fix = "an invalid UTF-8 byte (not CP932 either); fix or remove the line"
         return Reject(name, number, "not_utf8", f"not valid UTF-8 ({where}); {fix}", raw[:200].decode("utf-8", "replace"))
     return Reject(name, number, "undecodable", f"not valid {encoding} ({where}); fix the line or pass the right "
                   "--encoding", raw[:200].decode(encoding, "replace"))

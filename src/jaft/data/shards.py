@@ -76,14 +76,51 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     out: list[str] = []
     for name in inputs:
         if glob.has_magic(name):
-            matches = sorted(p for p in glob.glob(name, recursive=True) if os.path.isfile(p))
+            # A broken symbolic link is kept, so check_inputs names it instead of it vanishing silently.
+            matches = sorted(p for p in glob.glob(name, recursive=True)
+                             if os.path.isfile(p) or (os.path.islink(p) and not os.path.exists(p)))
             if not matches:
-                raise JaftError(f"{name}: no file matches this pattern; check the path (quote it so the shell "
-                                "does not expand it) or list the files")
+                raise JaftError(_no_match(name))
             out.extend(matches)
         else:
             out.append(name)
     return out
+
+
+def _no_match(pattern: str) -> str:
+    """Why a glob matched nothing: a folder on its fixed part that cannot be read, or no such file."""
+    fixed = Path(pattern)
+    while glob.has_magic(str(fixed)):
+        fixed = fixed.parent
+    folder = fixed if fixed.is_dir() else fixed.parent
+    if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+        return f"{pattern}: cannot read the folder {folder} (permission denied); check its permissions"
+    return (f"{pattern}: no file matches this pattern; check the path (quote it so the shell does not expand it) "
+            "or list the files")
+
+
+def check_inputs(names: list[str]) -> None:
+    """Inputs named on the command line must be readable files (or Hub datasets): one line with the
+    fix (exit 2) before any work, instead of a run whose only "record" is the missing file.
+
+    Raises :class:`JaftError` for a missing file, a broken link, a folder or a file that cannot be read.
+    """
+    from jaft.data.reader import looks_like_hub_name
+
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            raise JaftError(f"{name}: is a folder; pass the files inside it, e.g. '{path / '*.jsonl'}' (quoted)")
+        if not path.exists():
+            if looks_like_hub_name(name):
+                continue
+            link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
+            raise JaftError(f"{name}: file not found{link}; check the path (or pass a Hub dataset as owner/name)")
+        try:
+            with path.open("rb") as f:
+                f.read(1)
+        except OSError as e:
+            raise JaftError(f"{name}: cannot read ({e.strerror}); check its permissions") from None
 
 
 def _inner_suffix(path: Path) -> str:
