@@ -68,3 +68,17 @@ def test_terminal_shows_each_stage_with_shards_rate_and_the_runs_time_left(tmp_p
     admit = summary[0]
     assert re.search(r": (\d+)/\1 shards, [\d,]+ records/s, [\d.]+ s \(run: \d+:\d\d, ~\d+:\d\d left\)", admit), admit
     assert "left" not in summary[-1]
+
+
+@pytest.mark.parametrize(("extra", "line"), [
+    ({"records_per_second": 1234.5, "seconds": 2.0}, "1,234.5 records/s with 2 worker(s), 3 shard(s)"),
+    ({"resumed": True, "seconds": 2.04}, "resumed: this run took 2.0 s with 2 worker(s)"),  # no rate: unknown
+    ({}, "0.0 s with 2 worker(s)"),
+])
+def test_cli_summary_gives_a_rate_only_when_it_is_known(extra, line, capsys):
+    from jaft.cli.data_prepare import _summary
+
+    report = {"input_records": 10, "kept": 10, "rejected": 0, "duplicates_removed": 0, "filtered": 0, "augmented": 0,
+              "train": 9, "validation": 1, "reasons": {}, "variants": {}, "workers": 2, "shards": 3, **extra}
+    _summary(report, "out")
+    assert line in capsys.readouterr().out

@@ -413,9 +413,12 @@ def _named_input_cases(tmp_path: Path) -> list[tuple[str, str]]:
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
     return [(str(tmp_path / "nosuch.txt"), "nosuch.txt: file not found; check the path"),
             (str(folder), "is a folder; pass the files inside it, e.g. '"),
-            (str(folder / "*.txt"), "broken.txt: file not found (a symbolic link to a missing file)")]
+            (str(folder / "*.txt"), "broken.txt: file not found (a symbolic link to a missing file)"),
+            (str(fifo), "pipe.txt: not a regular file (a pipe or device); write it to a file first")]
 
 
 def test_named_inputs_that_cannot_be_read_stop_before_any_work(tmp_path):
@@ -430,24 +433,42 @@ def test_named_inputs_that_cannot_be_read_stop_before_any_work(tmp_path):
 
 def test_unreadable_file_and_folder_are_named(tmp_path, monkeypatch):
     """Permission problems (tested by patching: this suite may run as root, who reads anything)."""
+    def deny(method: str, path: Path) -> None:  # Path.<method> on ``path`` fails as without permission
+        real = getattr(Path, method)
+
+        def denied(self, *args, **kwargs):
+            if self == path:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, method, denied)
+
     text = tmp_path / "locked.txt"
     text.write_text("今日は良い天気です。\n", encoding="utf-8")
-    real_open = Path.open
-
-    def no_read(self, *args, **kwargs):
-        if self == text:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", no_read)
+    deny("open", text)
     with pytest.raises(JaftError, match=r"locked\.txt: cannot read \(Permission denied\); check its permissions"):
         run([str(text)], tmp_path / "o")
+    monkeypatch.undo()
+    inside = tmp_path / "closed" / "a.txt"  # a file in a folder that cannot be searched: stat fails
+    deny("stat", inside)
+    with pytest.raises(JaftError, match=r"a\.txt: cannot read \(Permission denied\); check the permissions of the "
+                                        r"file and its folders"):
+        run([str(inside)], tmp_path / "o1")
     monkeypatch.undo()
     folder = tmp_path / "private"
     folder.mkdir()
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != folder)
     with pytest.raises(JaftError, match=r"cannot read the folder .*private \(permission denied\)"):
         run([str(folder / "*.txt")], tmp_path / "o2")
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("今日は良い天気です。散歩に行きましょう。\n", encoding="utf-8")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("", encoding="utf-8")
+    result = run_jaft("data", "prepare", str(src), "--out", str(blocker / "out"))
+    assert_clean_error(result, "cannot create the output (Not a directory); choose another --out")
 
 
 def test_strict_bad_input_says_fix_the_input_and_leaves_nothing(tmp_path):

@@ -106,5 +106,8 @@ def _summary(report: dict, out: str) -> None:
         console.print(f"[bold yellow]WARNING:[/] {report['warning']}")
     if report["kept"] == 0:
         console.print(f"[bold yellow]WARNING:[/] no record was kept; see {out}/rejects.jsonl")
-    console.print(f"{report.get('records_per_second') or 0:,} records/s with {report.get('workers', 1)} worker(s), "
-                  f"{report.get('shards', 1)} shard(s); details in {out}/report.json")
+    rate = report.get("records_per_second")
+    took = (f"resumed: this run took {report.get('seconds', 0):,.1f} s" if report.get("resumed")
+            else f"{rate:,} records/s" if rate else f"{report.get('seconds', 0):,.1f} s")
+    console.print(f"{took} with {report.get('workers', 1)} worker(s), {report.get('shards', 1)} shard(s); "
+                  f"details in {out}/report.json")

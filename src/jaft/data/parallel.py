@@ -252,7 +252,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
         if config.executor == "slurm" and shutil.which("sbatch") is None:
             raise JaftError("--executor slurm needs sbatch on PATH: run on a Slurm login node (or try --dry-run "
                             "to see the jobs)")
-        _start(plan)
+        _start_or_explain(plan)
         record_stages(plan.work, stages)
         executors[-1].run()  # datatrove launches the dependencies first
         return {"submitted": True, "executor": config.executor, "out": str(out), "work_dir": str(plan.work),
@@ -260,7 +260,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     # report.json's seconds are this run's; a resumed run says so and gives no rate (part of the work
     # was done by a run whose time is unknown: it was killed).
     plan.info["started"] = time.time()
-    if _start(plan):
+    if _start_or_explain(plan):
         plan.info["resumed"] = True
     stages = build_stages(plan)
     record_stages(plan.work, stages)
@@ -282,6 +282,16 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     report["workers"] = workers
     shutil.rmtree(plan.work, ignore_errors=True)
     return report
+
+
+def _start_or_explain(plan: Plan) -> bool:
+    """:func:`_start`, with a folder that cannot be created as one line (exit 2)."""
+    try:
+        return _start(plan)
+    except OSError as e:
+        where = e.filename or plan.work
+        raise JaftError(f"{where}: cannot create the output ({e.strerror}); choose another --out (or "
+                        "data.cluster.work_dir) or check its permissions") from None
 
 
 def _start(plan: Plan) -> bool:
