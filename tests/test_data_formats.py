@@ -1,6 +1,7 @@
 """Input formats → Record, and bad input → Reject with path:line and a reason code."""
 
 import json
+import os
 
 import pytest
 
@@ -122,14 +123,69 @@ def _empty_file(d):
     return p
 
 
+def _broken_link(d):
+    p = d / "link.jsonl"
+    p.symlink_to(d / "gone.jsonl")
+    return p
+
+
+def _pipe(d):
+    p = d / "pipe.jsonl"
+    os.mkfifo(p)  # reading it would block forever
+    return p
+
+
 @pytest.mark.parametrize(
-    ("setup", "reason"),
-    [(lambda d: d / "missing.jsonl", "file_not_found"), (lambda d: d, "is_directory"), (_empty_file, "empty_file")],
+    ("setup", "reason", "message"),
+    [(lambda d: d / "missing.jsonl", "file_not_found", "file not found; check the path"),
+     (_broken_link, "file_not_found", "file not found (a symbolic link to a missing file)"),
+     (lambda d: d, "is_directory", "is a folder; pass the files inside it, e.g. '"),
+     (_pipe, "not_a_file", "not a regular file (a pipe or device)"),
+     (_empty_file, "empty_file", "file is empty")],
 )
-def test_file_level_problems(tmp_path, setup, reason):
+def test_file_level_problems(tmp_path, setup, reason, message):
     path = setup(tmp_path)
     [item] = _items(path)
     assert isinstance(item, Reject) and item.reason == reason and item.line == 0
+    assert message in item.message
+
+
+def test_unreadable_file_is_rejected(tmp_path, monkeypatch):
+    """Permissions, by patching (the suite may run as root, who reads anything)."""
+    from pathlib import Path
+
+    p = tmp_path / "locked.jsonl"
+    p.write_text('{"text": "日本語です"}\n', encoding="utf-8")
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == p:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    [item] = _items(p)
+    assert item.reason == "unreadable" and "cannot read (Permission denied)" in item.message
+
+
+# A line that is not UTF-8 in a UTF-8 file: the hint names the likely cause.
+NOT_UTF8_HINTS = [
+    ("明日も晴れるでしょう".encode()[:-1], "cut off at the end of the line (was the file truncated?)"),  # cut file
+    ("二行目です。".encode("cp932"), "probably CP932: pass --encoding cp932"),  # a line saved by Excel
+    ("値は".encode() + b"\x81 " + "です".encode(), "an invalid UTF-8 byte (not CP932 either)"),  # neither
+]
+
+
+@pytest.mark.parametrize(("line", "hint"), NOT_UTF8_HINTS)
+def test_not_utf8_line_hint_names_the_likely_cause(tmp_path, line, hint):
+    p = tmp_path / "mixed.txt"
+    p.write_bytes("今日は良い天気です。散歩に行きましょう。\n".encode() * 20 + line)
+    bad = [i for i in _items(p) if isinstance(i, Reject)]
+    assert [(b.reason, b.line) for b in bad] == [("not_utf8", 21)]
+    assert hint in bad[0].message
+    for _, other_hint in NOT_UTF8_HINTS:
+        if other_hint != hint:
+            assert other_hint not in bad[0].message
 
 
 def test_text_file_with_a_json_format_is_rejected(tmp_path):

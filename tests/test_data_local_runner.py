@@ -36,13 +36,13 @@ def test_later_stages_are_predicted_from_the_admit_stage():
     eta = RunEta(VARIED)
     assert eta.left("exact", 0.0, 0.0) is None  # admit finished in an earlier run: nothing to go on
     assert eta.left("admit", 0.0, 0.0) is None
-    eta.stage_done("admit", 1.0, 20.0, 1000)
+    eta.admit_done(1.0, 20.0, 1000)
     assert eta.left("exact", 0.0, 0.0) == pytest.approx(2 + 40)
     assert eta.left("buckets", 0.5, 1.0) == pytest.approx(1 + 40)
     assert eta.left("write", 0.0, 0.0) == pytest.approx(40)  # not started: predicted
     # A resumed admit stage that had half its bytes left: its whole time is extrapolated.
     resumed = RunEta(PLAIN)
-    resumed.stage_done("admit", 0.5, 10.0, 1000)
+    resumed.admit_done(0.5, 10.0, 1000)
     assert resumed.admit_s == pytest.approx(20.0)
 
 

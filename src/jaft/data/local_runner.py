@@ -226,7 +226,7 @@ class RunEta:
 
     def left(self, stage: str, fraction: float, elapsed: float, records: int = 0) -> float | None:
         """Seconds left in the run while ``stage`` is ``fraction`` (0–1) done after ``elapsed`` seconds
-        of this run's work on it, ``records`` read so far (admit) ; None when there is nothing to go on."""
+        of this run's work on it, ``records`` read so far (admit); None when there is nothing to go on."""
         if stage == "admit":
             if fraction <= 0 or elapsed <= 0:
                 return None
@@ -242,12 +242,12 @@ class RunEta:
             return None
         return self.admit_s * self.MIDDLE * (1 - fraction) + self._write(self.admit_s, self.records or 0)
 
-    def stage_done(self, stage: str, fraction_this_run: float, elapsed: float, records: int) -> None:
-        """Record a finished stage's time (``fraction_this_run``: share of its work done in this run)."""
-        if stage == "admit" and fraction_this_run > 0:
+    def admit_done(self, fraction_this_run: float, elapsed: float, records: int) -> None:
+        """The admit stage ended after ``elapsed`` s of this run, having done ``fraction_this_run`` of its
+        work (the rest: an earlier run); ``records``: all records it admitted."""
+        if fraction_this_run > 0:
             self.admit_s = elapsed / fraction_this_run
-        if stage in ("admit", "exact", "buckets", "clusters"):
-            self.records = records
+        self.records = records
 
 
 def clock(seconds: float | None) -> str:
@@ -291,8 +291,9 @@ class LocalRunner:
             _preload(stage.name, self.plan.config)
             progress = ctx.Array("q", 2 * stage.tasks, lock=False)
             pipeline_steps.PROGRESS = progress
+            following = stages[i].name if i < len(stages) else None
             failures = self._run_stage(ctx, executor, stage, todo, logging_dir, progress,
-                                       f"{i}/{len(stages)} {stage.name}", total_bytes, started)
+                                       f"{i}/{len(stages)} {stage.name}", total_bytes, started, following)
             pipeline_steps.PROGRESS = None
             if failures:
                 raise JaftError(self._failed(stage, failures))
@@ -317,7 +318,7 @@ class LocalRunner:
         return self.plan.shards[rank].describe() if stage.per_shard else f"task {rank} of stage {stage.name}"
 
     def _run_stage(self, ctx, executor, stage: Stage, todo: list[int], logging_dir: Path, progress, label: str,
-                   total_bytes: int, started: float) -> list[tuple[int, int, str]]:
+                   total_bytes: int, started: float, following: str | None) -> list[tuple[int, int, str]]:
         from rich.progress import BarColumn, Progress, TextColumn
 
         (logging_dir / "errors").mkdir(parents=True, exist_ok=True)
@@ -341,7 +342,7 @@ class LocalRunner:
                        transient=True, disable=not self.console.is_terminal)
         t0 = time.perf_counter()
         pool = _Pool(ctx, executor, self.workers, logging_dir, todo)
-        rate, fraction, records = "", 0.0, 0
+        rate = ""
         what = "shards" if stage.per_shard else "tasks"
         try:
             with bar:
@@ -364,19 +365,13 @@ class LocalRunner:
         finally:
             pool.close()
         elapsed = time.perf_counter() - t0
-        share = sum(self.plan.shards[r].size for r in todo) / max(1, total_bytes) if unit == "bytes" else 1.0
-        self.eta.stage_done(stage.name, share, elapsed, self._admitted() if stage.name != "write" else 0)
+        if stage.name == "admit":
+            self.eta.admit_done(total / max(1, total_bytes), elapsed, self._admitted())
         if self.console.is_terminal:  # one line per stage stays on screen; the whole run's time so far
-            after = self.eta.left(self._next(stage.name), 0.0, 0.0)
+            after = "" if following is None else f", ~{clock(self.eta.left(following, 0.0, 0.0))} left"
             self.console.print(f"[dim]prepare {label}: {done}/{stage.tasks} {what}{', ' + rate if rate else ''}, "
-                               f"{elapsed:.1f} s (run: {clock(time.perf_counter() - started)}"
-                               f"{'' if stage.name == 'finish' else f', ~{clock(after)} left'})[/]")
+                               f"{elapsed:.1f} s (run: {clock(time.perf_counter() - started)}{after})[/]")
         return failures
-
-    @staticmethod
-    def _next(name: str) -> str:
-        order = ["admit", "exact", "buckets", "clusters", "write", "finish"]
-        return order[min(order.index(name) + 1, len(order) - 1)] if name in order else "finish"
 
     def _admitted(self, ranks: list[int] | None = None) -> int:
         """Records the admit stage let through (of ``ranks``' shards; default all), from its tallies."""

@@ -239,9 +239,8 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     if out.exists() and not out.is_dir():
         raise JaftError(f"{out}: exists and is not a directory; choose another --out")
     plan = make_plan(inputs, out, config, fmt, console)
-    fresh_out = not out.exists()
+    fresh = [p for p in (out, plan.work) if not p.exists()]  # what a dry run or bad input must not leave behind
     if dry_run or config.executor != "local":
-        fresh = [p for p in (out, plan.work) if not p.exists()]
         stages = build_stages(plan)
         executors = cluster_executors(plan, stages, config.executor if config.executor != "local" else "slurm")
         if dry_run:
@@ -252,7 +251,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
         if config.executor == "slurm" and shutil.which("sbatch") is None:
             raise JaftError("--executor slurm needs sbatch on PATH: run on a Slurm login node (or try --dry-run "
                             "to see the jobs)")
-        _start_or_explain(plan)
+        _start(plan)
         record_stages(plan.work, stages)
         executors[-1].run()  # datatrove launches the dependencies first
         return {"submitted": True, "executor": config.executor, "out": str(out), "work_dir": str(plan.work),
@@ -260,7 +259,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     # report.json's seconds are this run's; a resumed run says so and gives no rate (part of the work
     # was done by a run whose time is unknown: it was killed).
     plan.info["started"] = time.time()
-    if _start_or_explain(plan):
+    if _start(plan):
         plan.info["resumed"] = True
     stages = build_stages(plan)
     record_stages(plan.work, stages)
@@ -275,7 +274,7 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     try:
         LocalRunner(plan, workers, console).run(stages)
     except JaftError:
-        if fresh_out and out.is_dir() and not any(out.iterdir()):  # bad input: leave no empty --out behind
+        if out in fresh and out.is_dir() and not any(out.iterdir()):  # bad input: leave no empty --out behind
             out.rmdir()
         raise
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -284,18 +283,9 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     return report
 
 
-def _start_or_explain(plan: Plan) -> bool:
-    """:func:`_start`, with a folder that cannot be created as one line (exit 2)."""
-    try:
-        return _start(plan)
-    except OSError as e:
-        where = e.filename or plan.work
-        raise JaftError(f"{where}: cannot create the output ({e.strerror}); choose another --out (or "
-                        "data.cluster.work_dir) or check its permissions") from None
-
-
 def _start(plan: Plan) -> bool:
-    """Resume when the work directory holds this very plan (returns True); otherwise start over."""
+    """Resume when the work directory holds this very plan (returns True); otherwise start over.
+    A work directory that cannot be created is one line (exit 2)."""
     state = plan.work / PLAN
     fingerprint = plan.fingerprint()
     if state.is_file():
@@ -303,13 +293,16 @@ def _start(plan: Plan) -> bool:
         if saved.get("fingerprint") == fingerprint:
             return True
     shutil.rmtree(plan.work, ignore_errors=True)  # another plan's leftovers; earlier outputs stay until finish
-    plan.work.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     from jaft.fsutil import atomic_path
 
-    with atomic_path(state) as tmp:
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "started": started,
-                                   "shards": json.loads(shards_to_json(plan.shards))}), encoding="utf-8")
+    try:
+        plan.work.mkdir(parents=True, exist_ok=True)
+        with atomic_path(state) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "shards": json.loads(shards_to_json(plan.shards))}),
+                           encoding="utf-8")
+    except OSError as e:
+        raise JaftError(f"{e.filename or plan.work}: cannot create the output ({e.strerror}); choose another --out "
+                        "(or data.cluster.work_dir) or check its permissions") from None
     return False
 
 

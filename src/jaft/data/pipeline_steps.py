@@ -36,12 +36,11 @@ from datatrove.pipeline.base import PipelineStep
 from jaft.config.data import JapaneseDataConfig
 from jaft.data.formats import BadRecord, Item, record_texts, to_record, with_texts
 from jaft.data.prepare import _content_key as content_key
-from jaft.data.prepare import variant_rows
+from jaft.data.prepare import strict_error, variant_rows
 from jaft.data.quality import QualityFilter
 from jaft.data.reader import EncodingChoice
 from jaft.data.records import Record
 from jaft.data.shards import Shard, iter_shard
-from jaft.errors import JaftError
 
 # content_key / variant_rows are the one-process pipeline's own rules: both pipelines key, filter and
 # vary records alike.
@@ -59,11 +58,6 @@ def _rejected(doc: Document) -> bool:
 
 def _tag(doc: Document, stage: str, reason: str, message: str, **extra: Any) -> None:
     doc.metadata[REJECT] = {"stage": stage, "reason": reason, "message": message, **extra}
-
-
-def _strict_error(source: str, message: str) -> JaftError:
-    return JaftError(f"{source}: {message} (strict mode, --strict or --mode production, stops at the first bad record; without it, "
-                     "bad records go to rejects.jsonl)")
 
 
 class JaftShardReader(PipelineStep):
@@ -107,7 +101,7 @@ class JaftShardReader(PipelineStep):
                 yield Document(item.value if isinstance(item.value, str) else "", item.source, metadata=meta)
                 continue
             if self.strict:
-                raise _strict_error(item.source, item.message)
+                raise strict_error(item.source, item.message)
             doc = Document("", item.source, metadata=meta)
             _tag(doc, "read", item.reason, item.message, **({"raw": item.raw} if item.raw is not None else {}))
             yield doc
@@ -136,13 +130,13 @@ class JaftValidate(PipelineStep):
                 doc.metadata[RECORD] = to_record(value, self.fmt, source=doc.id)
             except BadRecord as e:
                 if self.strict:
-                    raise _strict_error(doc.id, e.message) from None
+                    raise strict_error(doc.id, e.message) from None
                 raw = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
                 _tag(doc, "validate", e.reason, e.message, raw=raw[:500])
                 self.stat_update("rejected")
             except ValueError as e:  # the Record model's own checks
                 if self.strict:
-                    raise _strict_error(doc.id, str(e).splitlines()[0]) from None
+                    raise strict_error(doc.id, str(e).splitlines()[0]) from None
                 _tag(doc, "validate", "invalid_record", str(e).splitlines()[0])
                 self.stat_update("rejected")
             yield doc

@@ -97,6 +97,12 @@ def read_prepared(path: str | Path) -> tuple[list[Record], list[Record]]:
     return _read_records(p / TRAIN), _read_records(p / VALIDATION)
 
 
+def strict_error(source: str, message: str) -> JaftError:
+    """The one line for a bad record in strict mode (both pipelines)."""
+    return JaftError(f"{source}: {message} (strict mode, --strict or --mode production, stops at the first bad "
+                     "record; without it, bad records go to rejects.jsonl)")
+
+
 def _content_key(record: Record) -> str:
     return normalize_key("\x1f".join(record_texts(record)))
 
@@ -185,8 +191,7 @@ class _Run:
 
     def _bad(self, src: Counter[str], source: str, reason: str, message: str, stage: str, raw: str | None) -> None:
         if self.strict:
-            raise JaftError(f"{source}: {message} (strict mode, --strict or --mode production, stops at the first bad record; without it, "
-                            "bad records go to rejects.jsonl)")
+            raise strict_error(source, message)
         self._reject(src, source, reason, message, stage, raw=raw)
 
     # -- one input record ------------------------------------------------------------------------

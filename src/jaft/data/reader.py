@@ -379,6 +379,36 @@ def _surrogate_reject(name: str, number: int, found: str, raw: str) -> Reject:
                   raw[:200].encode("utf-8", "replace").decode("utf-8"))
 
 
+def input_problem(name: str) -> tuple[str, str] | None:
+    """``(reason, message)`` when input ``name`` cannot be read as a file, else None (a readable regular
+    file, or a name that is not a file but looks like a Hub dataset). Reasons: ``file_not_found``
+    (a broken symbolic link says so), ``is_directory``, ``not_a_file`` (a pipe or device: inputs are cut
+    into shards at byte offsets and read again on resume), ``unreadable`` (permissions, of the file or a
+    folder above it). The reader rejects such an input; ``jaft data prepare`` stops on it (exit 2)."""
+    import stat
+
+    path = Path(name)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if looks_like_hub_name(name):
+            return None
+        link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
+        return "file_not_found", f"file not found{link}; check the path (or pass a Hub dataset as owner/name)"
+    except OSError as e:
+        return "unreadable", f"cannot read ({e.strerror}); check the permissions of the file and its folders"
+    if stat.S_ISDIR(mode):
+        return "is_directory", f"is a folder; pass the files inside it, e.g. '{path / '*.jsonl'}' (quoted)"
+    if not stat.S_ISREG(mode):
+        return "not_a_file", "not a regular file (a pipe or device); write it to a file first"
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        return "unreadable", f"cannot read ({e.strerror}); check its permissions"
+    return None
+
+
 def iter_items(
     source: str | Path,
     fmt: str = "auto",
@@ -395,21 +425,14 @@ def iter_items(
     """
     name = str(source)
     path = Path(source)
-    if not path.exists():
-        if looks_like_hub_name(name):
-            yield from _iter_datasets("hub", name)
-            return
-        yield Reject(name, 0, "file_not_found", "file not found; check the path (or pass a Hub dataset as owner/name)")
+    problem = input_problem(name)
+    if problem is not None:
+        yield Reject(name, 0, *problem)
         return
-    if path.is_dir():
-        yield Reject(name, 0, "is_directory", f"is a directory; pass the files inside it (e.g. {name}/*.jsonl)")
+    if not path.exists():  # input_problem let it through: a Hub dataset name
+        yield from _iter_datasets("hub", name)
         return
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        yield Reject(name, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
-        return
-    if size == 0:
+    if path.stat().st_size == 0:
         yield Reject(name, 0, "empty_file", "file is empty; remove it from the inputs or fill it")
         return
     kind = file_kind(path)

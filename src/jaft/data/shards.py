@@ -103,34 +103,15 @@ def check_inputs(names: list[str]) -> None:
     """Inputs named on the command line must be readable regular files (or Hub datasets): one line
     with the fix (exit 2) before any work, instead of a run whose only "record" is the missing file.
 
-    Raises :class:`JaftError` for a missing file, a broken link, a folder, a pipe or device (jaft cuts
-    files into shards at byte offsets), or a file (or a folder above it) that cannot be read.
+    Raises :class:`JaftError` for what :func:`jaft.data.reader.input_problem` finds (a missing file, a
+    broken link, a folder, a pipe or device, a file or a folder above it that cannot be read).
     """
-    import stat
-
-    from jaft.data.reader import looks_like_hub_name
+    from jaft.data.reader import input_problem
 
     for name in names:
-        path = Path(name)
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            if looks_like_hub_name(name):
-                continue
-            link = " (a symbolic link to a missing file)" if os.path.islink(name) else ""
-            raise JaftError(f"{name}: file not found{link}; check the path (or pass a Hub dataset as owner/name)") from None
-        except OSError as e:
-            raise JaftError(f"{name}: cannot read ({e.strerror}); check the permissions of the file and its folders") from None
-        if stat.S_ISDIR(mode):
-            raise JaftError(f"{name}: is a folder; pass the files inside it, e.g. '{path / '*.jsonl'}' (quoted)")
-        if not stat.S_ISREG(mode):
-            raise JaftError(f"{name}: not a regular file (a pipe or device); write it to a file first: jaft cuts "
-                            "inputs into shards and reads them again on resume")
-        try:
-            with path.open("rb") as f:
-                f.read(1)
-        except OSError as e:
-            raise JaftError(f"{name}: cannot read ({e.strerror}); check its permissions") from None
+        problem = input_problem(name)
+        if problem is not None:
+            raise JaftError(f"{name}: {problem[1]}")
 
 
 def _inner_suffix(path: Path) -> str:

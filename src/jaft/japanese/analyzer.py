@@ -11,7 +11,6 @@ pipeline analyses every record of a corpus.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -89,19 +88,16 @@ def analyze(line: str) -> list[Morph]:
     if len(fields) % 7:
         return _analyze_rows(line, out)  # a row MeCab could not print cleanly: go row by row
     surfaces = fields[0::7]
-    if "".join(surfaces) == line:  # no spaces skipped (most lines): offsets are running lengths, in C
-        starts = list(itertools.accumulate(map(len, surfaces), initial=0))
-    else:
-        starts = []
-        find = line.find
-        pos = 0
-        for surface in surfaces:
-            start = find(surface, pos)
-            if start >= 0:
-                pos = start + len(surface)
-            starts.append(start)
+    starts = []
+    find = line.find
+    pos = 0
+    for surface in surfaces:
+        start = find(surface, pos)
+        if start >= 0:
+            pos = start + len(surface)
+        starts.append(start)
     columns = (fields[k::7] for k in range(1, 7))
-    return list(map(_make_morph, zip(surfaces, *columns, starts, strict=False)))  # starts: one more (the end)
+    return list(map(_make_morph, zip(surfaces, *columns, starts, strict=True)))
 
 
 def _analyze_rows(line: str, out: str) -> list[Morph]:
