@@ -165,3 +165,17 @@ def test_no_particle_substitutions_on_the_bundled_corpus():
             if kind == "particle_omission":
                 assert _is_deletion_of(text, variant, {"は", "が", "を"}), (text, variant)
     assert checked > 200
+
+
+def test_edits_over_unlocated_morphemes_are_left_out():
+    """A morpheme MeCab could not place in the line (start -1) is never rewritten; other edits still are."""
+    from jaft.japanese.augment import Analysed
+
+    a = Analysed("雨が降る。風が吹く。")
+    t = a.tokens[0]
+    first, second = t.surface.index("降る"), t.surface.index("吹く")
+    assert a.rewrite(lambda t, spans: [(first, first + 1, "止む"), (second, second + 1, "止む")]) == (
+        "雨が止む。風が止む。", 2)
+    t.start[second] = -1
+    assert a.rewrite(lambda t, spans: [(first, first + 1, "止む"), (second, second + 1, "止む")]) == (
+        "雨が止む。風が吹く。", 1)

@@ -1,11 +1,13 @@
 """Morphological analysis with fugashi + unidic-lite: one tagger per process, created on first use.
 
-:func:`analyze` returns :class:`Morph` tuples carrying UniDic's conjugation data (``cType`` such as
+:func:`analyze_tokens` returns one line's morphemes column-wise (:class:`Tokens`), :func:`analyze`
+the same as :class:`Morph` tuples. Both carry UniDic's conjugation data (``cType`` such as
 ``五段-カ行``, ``cForm`` such as ``連用形-促音便``, ``lemma`` and ``orthBase``), the same fields as
-fugashi's ``UnidicNode.feature``. They are read through a MeCab output format that prints only
-these fields: one C call and two string splits per line, about twice as fast as building
-``UnidicNode`` objects and splitting every feature string in Python, which matters when the data
-pipeline analyses every record of a corpus.
+fugashi's ``UnidicNode.feature``. They are read through a MeCab output format that prints only these
+fields and the whitespace MeCab skipped before each morpheme: one C call and one string split per
+line, each column one slice of that split, each offset a running sum of lengths. That is about twice
+as fast as building ``UnidicNode`` objects and splitting every feature string in Python, which matters
+when the data pipeline analyses every record of a corpus.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ import functools
 import os
 import threading
 from collections.abc import Sequence
+from itertools import accumulate, compress, count
+from operator import add, sub
 from typing import NamedTuple
 
 from jaft.errors import JaftError
 
-# %f[N] indices in unidic-lite's dicrc: 0 pos1, 1 pos2, 4 cType, 5 cForm, 7 lemma, 10 orthBase.
-# MeCab prints "*" fields as empty. Unknown words have no lemma: use the surface.
+# %pS is the whitespace MeCab skipped before the morpheme (so offsets come from lengths, not
+# searching); %f[N] indices in unidic-lite's dicrc: 0 pos1, 1 pos2, 4 cType, 5 cForm, 7 lemma,
+# 10 orthBase. MeCab prints "*" fields as empty. Unknown words have no lemma: use the surface.
 _ARGS = (
-    r'-O "" -F "%m\t%f[0]\t%f[1]\t%f[4]\t%f[5]\t%f[7]\t%f[10]\n" '
-    r'-U "%m\t%f[0]\t%f[1]\t\t\t%m\t%m\n" -E "" -B ""'
+    r'-O "" -F "%pS\t%m\t%f[0]\t%f[1]\t%f[4]\t%f[5]\t%f[7]\t%f[10]\n" '
+    r'-U "%pS\t%m\t%f[0]\t%f[1]\t\t\t%m\t%m\n" -E "" -B ""'
 )
+_COLUMNS = 8
 
 
 class Morph(NamedTuple):
@@ -72,49 +78,94 @@ def _make_tagger():
         ) from None
 
 
-# Morphs are built column-wise (zip of the 7 field columns) through tuple.__new__, skipping the
+# Morphs are built column-wise (zip of the field columns) through tuple.__new__, skipping the
 # per-call argument handling of NamedTuple.__new__: half the Python cost of a row-by-row loop.
 _make_morph = functools.partial(tuple.__new__, Morph)
 
 
+class Tokens:
+    """One analysed line, column-wise: ``surface[i]``, ``pos1[i]`` … ``start[i]`` describe morpheme
+    ``i`` (the fields of :class:`Morph`). Rules that scan a whole line (sentence ends, polite
+    auxiliaries, particles) test a column with one C-level call (``map``, ``compress``,
+    ``isdisjoint``) instead of a Python loop over Morph objects; :attr:`morphs` builds those objects
+    on first use, for the rules that look at a few morphemes in detail."""
+
+    __slots__ = ("_morphs", "cForm", "cType", "lemma", "line", "orthBase", "pos1", "pos2", "start", "surface")
+
+    def __init__(self, line: str, columns: Sequence[list[str]], start: list[int]) -> None:
+        self.line = line
+        self.surface, self.pos1, self.pos2, self.cType, self.cForm, self.lemma, self.orthBase = columns
+        self.start = start
+        self._morphs: list[Morph] | None = None
+
+    def __len__(self) -> int:
+        return len(self.surface)
+
+    @property
+    def morphs(self) -> list[Morph]:
+        if self._morphs is None:
+            self._morphs = list(map(_make_morph, zip(self.surface, self.pos1, self.pos2, self.cType, self.cForm,
+                                                     self.lemma, self.orthBase, self.start, strict=True)))
+        return self._morphs
+
+    @property
+    def located(self) -> bool:
+        """Whether every morpheme's offset is known (False only after MeCab printed a malformed row)."""
+        return -1 not in self.start
+
+
+_EMPTY: tuple[list, ...] = ([], [], [], [], [], [], [])
+
+
+def analyze_tokens(line: str) -> Tokens:
+    """Morphemes of one line of text (no newlines: split text into lines first), column-wise."""
+    if not line:
+        return Tokens(line, _EMPTY, [])
+    # A tab would be printed inside the whitespace column and shift every column after it; MeCab
+    # skips a space exactly as it skips a tab (both SPACE in char.def), and the offsets stay the same.
+    text = line.replace("\t", " ") if "\t" in line else line
+    out = tagger().parse(text)
+    fields = out.replace("\n", "\t").split("\t")
+    if not fields[-1]:  # fugashi strips the last newline; this is an empty output
+        fields.pop()
+    if len(fields) % _COLUMNS:
+        return _analyze_rows(line, out)  # a row MeCab could not print cleanly: go row by row
+    surface = fields[1::_COLUMNS]
+    lengths = list(map(len, surface))
+    skipped = fields[0::_COLUMNS]  # whitespace before each morpheme, almost always ""
+    ends = list(accumulate(map(add, map(len, skipped), lengths) if any(skipped) else lengths))
+    start = list(map(sub, ends, lengths))
+    # MeCab's surfaces point into its input, so the lengths place them; a misplaced one would shift
+    # the last one too (checked in O(1)). If it does not sit there, locate each one by search.
+    if start and not text.startswith(surface[-1], start[-1]):
+        return _analyze_rows(line, out)
+    return Tokens(line, [surface, *(fields[k::_COLUMNS] for k in range(2, _COLUMNS))], start)
+
+
 def analyze(line: str) -> list[Morph]:
     """Morphemes of one line of text (no newlines: split text into lines first)."""
-    if not line:
-        return []
-    out = tagger().parse(line)
-    fields = out.replace("\n", "\t").split("\t")
-    if fields and fields[-1] == "":
-        fields.pop()
-    if len(fields) % 7:
-        return _analyze_rows(line, out)  # a row MeCab could not print cleanly: go row by row
-    surfaces = fields[0::7]
-    starts = []
-    find = line.find
-    pos = 0
-    for surface in surfaces:
-        start = find(surface, pos)
-        if start >= 0:
-            pos = start + len(surface)
-        starts.append(start)
-    columns = (fields[k::7] for k in range(1, 7))
-    return list(map(_make_morph, zip(surfaces, *columns, starts, strict=True)))
+    return analyze_tokens(line).morphs
 
 
-def _analyze_rows(line: str, out: str) -> list[Morph]:
-    morphs: list[Morph] = []
+def _analyze_rows(line: str, out: str) -> Tokens:
+    rows: list[tuple[str, ...]] = []
+    start: list[int] = []
     pos = 0
     for row in out.split("\n"):
         if not row:
             continue
-        f = row.split("\t")
-        if len(f) != 7:  # keep the surface, unlocated, so callers leave that sentence alone
-            morphs.append(Morph(f[0], "", "", "", "", f[0], f[0], -1))
+        f = row.split("\t")[1:]
+        if len(f) != _COLUMNS - 1:  # keep the surface, unlocated, so callers leave that sentence alone
+            surface = f[0] if f and f[0] else row
+            rows.append((surface, "", "", "", "", surface, surface))
+            start.append(-1)
             continue
-        start = line.find(f[0], pos)
-        if start >= 0:
-            pos = start + len(f[0])
-        morphs.append(Morph(*f, start))
-    return morphs
+        s = line.find(f[0], pos)
+        if s >= 0:
+            pos = s + len(f[0])
+        rows.append(tuple(f))
+        start.append(s)
+    return Tokens(line, [list(c) for c in zip(*rows, strict=True)] if rows else _EMPTY, start)
 
 
 _OPEN = frozenset("「『（(【〈《〔［[｛{“‘")
@@ -124,7 +175,13 @@ _PUNCT_POS = frozenset({"補助記号", "記号", ""})  # "" = unknown words tha
 
 
 def sentence_spans(morphs: Sequence[Morph]) -> list[tuple[int, int]]:
-    """``(first, stop)`` morph index ranges of the sentences of a line.
+    """``(first, stop)`` morph index ranges of the sentences of a line (see :func:`spans_of`)."""
+    return spans_of([m.surface for m in morphs], [m.pos1 for m in morphs])
+
+
+def spans_of(surface: Sequence[str], pos1: Sequence[str]) -> list[tuple[int, int]]:
+    """``(first, stop)`` morph index ranges of the sentences of a line, from its surface and pos1
+    columns (:class:`Tokens`).
 
     A sentence ends after 。！？ (and any closing punctuation right after them) outside brackets,
     so a quoted 「行こう。帰ろう。」 stays inside the sentence that quotes it.
@@ -132,24 +189,21 @@ def sentence_spans(morphs: Sequence[Morph]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     depth = 0
     first = 0
-    i = 0
-    n = len(morphs)
-    while i < n:
-        m = morphs[i]
-        if m.pos1 not in _PUNCT_POS:  # most morphemes: one test and on
-            i += 1
+    n = len(surface)
+    # Only punctuation (or unclassified) morphemes can open, close or end a sentence: visit those.
+    for i in compress(count(), map(_PUNCT_POS.__contains__, pos1)):
+        if i < first:  # already taken in by the trailing punctuation of the sentence before
             continue
-        s = m.surface
+        s = surface[i]
         if s in _OPEN:
             depth += 1
         elif s in _CLOSE:
             depth = max(0, depth - 1)
         elif depth == 0 and s[-1] in _TERMINAL:
-            while i + 1 < n and (morphs[i + 1].surface[-1] in _TERMINAL or morphs[i + 1].surface in "…‥"):
+            while i + 1 < n and (surface[i + 1][-1] in _TERMINAL or surface[i + 1] in "…‥"):
                 i += 1
             spans.append((first, i + 1))
             first = i + 1
-        i += 1
     if first < n:
         spans.append((first, n))
     return spans

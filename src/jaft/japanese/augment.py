@@ -23,9 +23,10 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 
-from jaft.japanese.analyzer import Morph, analyze, sentence_spans
-from jaft.japanese.style import Edit, Style, apply_edits, predicate_end, sentence_edits
+from jaft.japanese.analyzer import Morph, Tokens, analyze_tokens, spans_of
+from jaft.japanese.style import Edit, Style, predicate_end, sentence_edits
 
 VARIANT_KINDS: tuple[str, ...] = ("style", "particle_omission", "adverb", "sentence_final", "honorific")
 
@@ -62,31 +63,49 @@ class Chooser:
             items[i], items[j] = items[j], items[i]
 
 
-LineEdits = Callable[[list[Morph], list[tuple[int, int]]], list[Edit]]  # (morphs, sentence spans) → edits
+LineEdits = Callable[[Tokens, list[tuple[int, int]]], list[Edit]]  # (morphemes, sentence spans) → edits
 
 
 class Analysed:
     """A text split into lines, each with its morphemes and sentence spans (analysed once, shared
     by every kind). ``polite``: whether a polite auxiliary (ます, です) occurs anywhere in the text."""
 
-    __slots__ = ("lines", "morphs", "polite", "spans", "text")
+    __slots__ = ("lines", "polite", "spans", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = text.split("\n")
-        self.morphs = [analyze(line) for line in self.lines]
-        self.spans = [sentence_spans(ms) for ms in self.morphs]
-        self.polite = any(m.cType in _POLITE_AUX for ms in self.morphs for m in ms)
+        self.tokens = [analyze_tokens(line) for line in self.lines]
+        self.spans = [spans_of(t.surface, t.pos1) for t in self.tokens]
+        self.polite = not all(_POLITE_AUX.isdisjoint(t.cType) for t in self.tokens)
 
     def rewrite(self, edits_for_line: LineEdits) -> tuple[str, int]:
         """The text with each line's edits applied, and how many edits there were."""
         out: list[str] = []
-        count = 0
-        for line, ms, spans in zip(self.lines, self.morphs, self.spans, strict=True):
-            edits = [e for e in edits_for_line(ms, spans) if all(ms[i].start >= 0 for i in range(e[0], e[1]))]
-            count += len(edits)
-            out.append(apply_edits(line, ms, edits) if edits else line)
-        return "\n".join(out), count
+        n = 0
+        for line, t, spans in zip(self.lines, self.tokens, self.spans, strict=True):
+            edits = edits_for_line(t, spans)
+            if not edits:
+                out.append(line)
+                continue
+            if not t.located:  # leave alone what MeCab could not place in the line
+                edits = [e for e in edits if -1 not in t.start[e[0]:e[1]]]
+            n += len(edits)
+            out.append(_apply(line, t, edits))
+        return "\n".join(out), n
+
+
+def _apply(line: str, t: Tokens, edits: list[Edit]) -> str:
+    """``line`` with morphemes ``[first, stop)`` of each edit replaced (as ``style.apply_edits``)."""
+    out: list[str] = []
+    pos = 0
+    start, surface = t.start, t.surface
+    for first, stop, text in sorted(edits):
+        out.append(line[pos:start[first]])
+        out.append(text)
+        pos = start[stop - 1] + len(surface[stop - 1])
+    out.append(line[pos:])
+    return "".join(out)
 
 
 def _changed(out: list[tuple[str, int]], detail: str = "") -> tuple[list[str], str] | None:
@@ -102,7 +121,7 @@ def _style(fields: Sequence[Analysed], rng: Chooser) -> tuple[list[str], str] | 
     # mixes styles), the other direction is tried.
     first: Style = "plain" if any(a.polite for a in fields) else "polite"
     for target in (first, "polite" if first == "plain" else "plain"):
-        out = _changed([a.rewrite(lambda ms, spans, t=target: sentence_edits(ms, t, spans)) for a in fields],
+        out = _changed([a.rewrite(lambda t, spans, s=target: sentence_edits(t.morphs, s, spans)) for a in fields],
                        f"to {target}")
         if out is not None:
             return out
@@ -119,17 +138,22 @@ _WA_TOPICS = frozenset({"これ", "それ", "あれ", "今日", "明日", "昨�
 _NOT_OMITTED_AFTER = frozenset({"こと", "もの", "の", "ところ", "ため", "よう", "方"})
 
 
-def _omission_edits(ms: list[Morph], spans: list[tuple[int, int]]) -> list[Edit]:
+_OMITTED = frozenset({"を", "が", "は"})
+
+
+def _omission_edits(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
     edits: list[Edit] = []
-    for i in range(1, len(ms) - 1):
-        m, prev, nxt = ms[i], ms[i - 1], ms[i + 1]
-        if m.pos1 != "助詞" or prev.pos1 not in ("名詞", "代名詞") or prev.surface in _NOT_OMITTED_AFTER:
+    s, pos1, pos2 = t.surface, t.pos1, t.pos2
+    last = len(s) - 1
+    for i in compress(count(), map(_OMITTED.__contains__, s)):  # only は/が/を can be dropped
+        if i == 0 or i >= last or pos1[i] != "助詞" or pos1[i - 1] not in ("名詞", "代名詞") \
+                or s[i - 1] in _NOT_OMITTED_AFTER:
             continue
+        m = s[i]
         if (
-            (m.surface == "を" and m.pos2 == "格助詞" and nxt.pos1 == "動詞")
-            or (m.surface == "が" and m.pos2 == "格助詞" and nxt.lemma in _GA_PREDICATES)
-            or (m.surface == "は" and m.pos2 == "係助詞" and prev.surface in _WA_TOPICS
-                and nxt.pos1 not in ("助詞", "補助記号"))
+            (m == "を" and pos2[i] == "格助詞" and pos1[i + 1] == "動詞")
+            or (m == "が" and pos2[i] == "格助詞" and t.lemma[i + 1] in _GA_PREDICATES)
+            or (m == "は" and pos2[i] == "係助詞" and s[i - 1] in _WA_TOPICS and pos1[i + 1] not in ("助詞", "補助記号"))
         ):
             edits.append((i, i + 1, ""))
     return edits
@@ -164,13 +188,13 @@ def _adverb(fields: Sequence[Analysed], rng: Chooser) -> tuple[list[str], str] |
         return None
     swaps: list[str] = []
 
-    def edits(ms: list[Morph], spans: list[tuple[int, int]]) -> list[Edit]:
+    def edits(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
         out: list[Edit] = []
-        for i, m in enumerate(ms):
-            group = _ADVERBS.get(m.surface)
-            if group and (m.pos1 == "副詞" or (m.pos1 == "形容詞" and m.surface in _ADVERB_AS_ADJECTIVE)):
-                new = rng.choice([w for w in group if w != m.surface])
-                swaps.append(f"{m.surface}→{new}")
+        for i in compress(count(), map(_ADVERBS.__contains__, t.surface)):
+            word, pos1 = t.surface[i], t.pos1[i]
+            if pos1 == "副詞" or (pos1 == "形容詞" and word in _ADVERB_AS_ADJECTIVE):
+                new = rng.choice([w for w in _ADVERBS[word] if w != word])
+                swaps.append(f"{word}→{new}")
                 out.append((i, i + 1, new))
         return out
 
@@ -187,7 +211,7 @@ _FINAL_PAIRS = (
 )
 # みたい attaches to nouns directly where よう needs の: 雨のようだ ↔ 雨みたいだ, 行くようだ ↔ 行くみたいだ.
 _FINAL = {**dict(_FINAL_PAIRS), **{b: a for a, b in _FINAL_PAIRS}, "のようだ": "みたいだ", "のようです": "みたいです"}
-_FINAL_ENDINGS = sorted(_FINAL, key=len, reverse=True)
+_FINAL_ENDINGS = tuple(sorted(_FINAL, key=len, reverse=True))
 _FINAL_MAX_MORPHS = 6
 
 
@@ -200,8 +224,8 @@ def _final_edit(ms: list[Morph], first: int, stop: int) -> Edit | None:
     prev = ms[j - 2] if j - 2 >= first else None
     # Longest table ending that ends on this predicate and starts on a morpheme boundary.
     k0 = max(first, j - _FINAL_MAX_MORPHS)
-    tail = "".join(m.surface for m in ms[k0:j])
-    for ending in _FINAL_ENDINGS:
+    tail = "".join([m.surface for m in ms[k0:j]])
+    for ending in _FINAL_ENDINGS if tail.endswith(_FINAL_ENDINGS) else ():  # one C call rules most out
         if tail.endswith(ending):
             cut, k = len(tail) - len(ending), k0
             while cut > 0 and k < j:
@@ -225,7 +249,10 @@ def _final_edit(ms: list[Morph], first: int, stop: int) -> Edit | None:
     return None
 
 
-def _final_edits(ms: list[Morph], spans: list[tuple[int, int]]) -> list[Edit]:
+def _final_edits(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
+    if not spans:
+        return []
+    ms = t.morphs
     return [e for first, stop in spans if (e := _final_edit(ms, first, stop)) is not None]
 
 
@@ -250,27 +277,27 @@ def _honorific(fields: Sequence[Analysed], rng: Chooser) -> tuple[list[str], str
     if not any(_BIKAGO_RE.search(a.text) for a in fields):
         return None
 
-    def prefixed(ms: list[Morph], i: int) -> bool:
-        return (i > 0 and ms[i - 1].pos1 == "接頭辞" and ms[i - 1].surface == _BIKAGO.get(ms[i].surface)
-                and ms[i].pos1 == "名詞")
+    def nouns(t: Tokens) -> list[int]:  # indexes of the listed nouns
+        return [i for i in compress(count(), map(_BIKAGO.__contains__, t.surface)) if t.pos1[i] == "名詞"]
 
-    has_prefixed = any(prefixed(ms, i) for a in fields for ms in a.morphs for i in range(len(ms)))
+    def prefixed(t: Tokens, i: int) -> bool:
+        return i > 0 and t.pos1[i - 1] == "接頭辞" and t.surface[i - 1] == _BIKAGO[t.surface[i]]
 
-    def drop(ms: list[Morph], spans: list[tuple[int, int]]) -> list[Edit]:
-        return [(i - 1, i, "") for i in range(len(ms)) if prefixed(ms, i)]
+    has_prefixed = any(prefixed(t, i) for a in fields for t in a.tokens for i in nouns(t))
 
-    def add(ms: list[Morph], spans: list[tuple[int, int]]) -> list[Edit]:
+    def drop(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
+        return [(i - 1, i, "") for i in nouns(t) if prefixed(t, i)]
+
+    def add(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
         out: list[Edit] = []
-        for i, m in enumerate(ms):
-            prefix = _BIKAGO.get(m.surface)
-            if prefix is None or m.pos1 != "名詞":
-                continue
+        s, pos1, start = t.surface, t.pos1, t.start
+        for i in nouns(t):
             # Only a free-standing noun: 日本茶, 花屋 and 焼き肉 are compounds that take no prefix.
-            if i > 0 and ms[i - 1].pos1 in ("名詞", "接頭辞", "動詞", "形容詞") and ms[i - 1].end == m.start:
+            if i > 0 and pos1[i - 1] in ("名詞", "接頭辞", "動詞", "形容詞") and start[i - 1] + len(s[i - 1]) == start[i]:
                 continue
-            if i + 1 < len(ms) and ms[i + 1].pos1 in ("名詞", "接尾辞"):
+            if i + 1 < len(s) and pos1[i + 1] in ("名詞", "接尾辞"):
                 continue
-            out.append((i, i + 1, prefix + m.surface))
+            out.append((i, i + 1, _BIKAGO[s[i]] + s[i]))
         return out
 
     return _changed([a.rewrite(drop if has_prefixed else add) for a in fields],
