@@ -159,15 +159,77 @@ def test_bad_input_one_line_errors(corpus, tmp_path):
     assert not (tmp_path / "o2" / "train.jsonl").exists()
 
 
-def test_minhash_signature_override_gives_datatrove_numbers(tmp_path):
-    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
-
+def test_batched_minhash_signatures_equal_per_text_signatures_below_datatrove_bounds(tmp_path):
     from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
 
     sig = JaftMinhashSignature(str(tmp_path), minhash_config(JapaneseDataConfig()))
     shingles = sig.get_shingles(BASE[0])
     assert len(shingles) == len(BASE[0]) - 4  # character 5-grams (all distinct here)
-    assert sig.get_signature(shingles) == MinhashDedupSignature.get_signature(sig, shingles)
+    paras = (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines()
+    texts = ["", "短い", *paras[:30], "五文字だ", BASE[0]]
+    rows, mins = sig.batch_signatures(texts)
+    assert rows == [i for i, t in enumerate(texts) if len(t) >= 5]
+    assert mins.shape == (len(rows), 60)
+    for row, m in zip(rows, mins, strict=True):
+        assert m.reshape(sig.config.num_buckets, -1).tolist() == sig.get_signature(sig.get_shingles(texts[row]))
+    # datatrove's bucket stage stops reading a file at the first signature >= 2^61 - 1
+    assert int(mins.max()) < 1 << 60
+    again = JaftMinhashSignature(str(tmp_path), minhash_config(JapaneseDataConfig()))
+    assert (again.batch_signatures(texts)[1] == mins).all()  # same seed, same permutations
+
+
+def test_minhash_estimates_jaccard_as_closely_as_datatrove_permutations(tmp_path):
+    """jaft's multiply-add-shift permutations estimate the Jaccard similarity of character 5-gram sets
+    as well as datatrove's ``(a·h + b) mod (2^61 - 1)`` on the same n-gram hashes: near-duplicates of
+    Japanese paragraphs (characters replaced, deleted, inserted; some with text appended), true
+    Jaccard 0.1 to 0.97. Both errors are the sampling error of 60 hashes, sqrt(J(1 - J) / 60)."""
+    import random
+
+    import numpy as np
+
+    from jaft.data.dedup_steps import JaftMinhashSignature, minhash_config
+    from jaft.japanese.normalize import normalize_key
+
+    paras = [normalize_key(p) for p in (SAMPLES / "text_ja.txt").read_text(encoding="utf-8").splitlines() if p]
+    pool = "".join(paras)
+    sig = JaftMinhashSignature(str(tmp_path), minhash_config(JapaneseDataConfig()))
+    m = (1 << 61) - 1
+    gen = np.random.RandomState(sig.config.seed)  # datatrove's MinhashDedupSignature.parameters
+    a = gen.randint(1, m, dtype=np.uint64, size=(1, sig.num_hashes))
+    b = gen.randint(0, m, dtype=np.uint64, size=(1, sig.num_hashes))
+
+    def datatrove(shingles):
+        return ((shingles * a + b) % np.uint64(m)).min(axis=0)
+
+    def jaft(shingles):
+        return np.array(sig.get_signature(shingles)).reshape(-1)
+
+    rng = random.Random(0)
+    errors: dict[str, list[float]] = {"jaft": [], "datatrove": []}
+    variances = []
+    for _ in range(400):
+        x = rng.choice(paras)
+        y = list(x)
+        for _ in range(rng.randint(1, max(1, len(x) // 6))):
+            op, at = rng.random(), rng.randrange(len(y))
+            if op < 0.4:
+                y[at] = rng.choice(pool)
+            elif op < 0.7:
+                del y[at]
+            else:
+                y.insert(at, rng.choice(pool))
+        y = "".join(y) + (rng.choice(paras)[: rng.randint(0, 60)] if rng.random() < 0.3 else "")
+        sx, sy = sig.get_shingles(x), sig.get_shingles(y)
+        gx, gy = set(sx.ravel().tolist()), set(sy.ravel().tolist())
+        true = len(gx & gy) / len(gx | gy)
+        variances.append(true * (1 - true) / sig.num_hashes)
+        for name, f in (("jaft", jaft), ("datatrove", datatrove)):
+            errors[name].append(float(np.mean(f(sx) == f(sy))) - true)
+    expected = float(np.sqrt(np.mean(variances)))  # ≈ 0.06
+    rmse = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
+    assert abs(np.mean(errors["jaft"])) < 0.015  # unbiased (0.0065 here; its standard error is 0.003)
+    assert rmse["jaft"] < 1.1 * expected
+    assert rmse["jaft"] < 1.1 * rmse["datatrove"]
 
 
 def test_batched_minhash_signature_files_equal_datatrove_per_record_files(tmp_path, monkeypatch):
@@ -194,6 +256,23 @@ def test_batched_minhash_signature_files_equal_datatrove_per_record_files(tmp_pa
         data = (tmp_path / "b" / f).read_bytes()
         assert len(data) == (len(texts) - 3) * (8 * cfg.hashes_per_bucket + 4)
         assert data == (tmp_path / "p" / f).read_bytes(), f
+
+
+def test_json_line_is_json_dumps_byte_for_byte():
+    """Output and reject rows are written by json_line (orjson for the strings): the bytes of
+    ``json.dumps(row, ensure_ascii=False)``, for every character and for whatever a row may hold."""
+    from jaft.data.output_steps import json_line
+
+    everything = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    rows = [everything, *everything[:0x3100], "\u2028\x7f\x00\"\\/", "",
+            {"kind": "text", "text": "本文\n\t", "meta": {"variant_of": "a.txt:1", "n": 3, "x": 1.5}},
+            {"messages": [{"role": "user", "content": "質問"}], "t": ("a", None, True, False)},
+            {1: "int key", None: "none key", "f": float("nan"), "big": 2**80, "inf": float("-inf")},
+            [[], {}, [{}], -0.0, 10**20, "ｶﾀｶﾅ"]]
+    for row in rows:
+        assert json_line(row) == (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"), row
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate fails as json.dumps + encode does
+        json_line({"text": "\ud800"})
 
 
 def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):

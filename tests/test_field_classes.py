@@ -110,6 +110,54 @@ def test_filter_ignores_markup_latex_and_variables(text, verdict):
         assert (ja / letters >= 0.3) is (verdict == "keep")
 
 
+def _letter_counts_by_definition(text: str) -> tuple[int, int, int]:
+    """letter_counts as its docstring defines it, one pass per class over strip_notation's text."""
+    import re
+
+    from jaft.japanese.letters import _japanese_runs, strip_notation
+
+    text = strip_notation(text)
+    letters = sum(map(str.isalpha, text)) + text.count("〇")
+    if not letters:
+        return 0, 0, 0
+    japanese_letters = _japanese_runs().pattern[2:-3]  # "([…]+)"
+    japanese = len(re.sub(f"[^{japanese_letters}]+", "", text))
+    hiragana = len(re.sub("[^\u3041-\u309f]+", "", text))
+    return letters, min(japanese, letters), min(hiragana, letters)
+
+
+def test_letter_counts_equal_the_one_pass_per_class_definition():
+    """letter_counts counts in fewer passes (one split into Japanese letters and the rest): the same
+    numbers as the definition on the table's texts, the samples and random mixes of every class's
+    edge characters (markup, LaTeX, variables, Greek, 〇, sound marks, unassigned hiragana, cp932
+    and Chinese-only kanji)."""
+    import random
+
+    samples = Path(__file__).resolve().parents[1] / "src" / "jaft" / "data" / "samples"
+    texts = [t.replace("\\n", "\n") for t, _ in LANGUAGE]
+    texts += (samples / "text_ja.txt").read_text(encoding="utf-8").splitlines()
+    pieces = ["<think>", "</answer>", "$x$", "$$", "\\(", "\\)", "\\frac", "\\[a\\]", "\n", " ", "ab", "x",
+              *"aZÀɏＡｚ０1①〇々〆ー・ゝゞゟαπΩ\u3040\u3041\u3096\u3097\u3098\u3099\u309a\u309b\u309c\u309f"
+              "\u30a0ァヺ\u30fbヿㇰｦﾞﾟ｡あが漢字这们𠀋\uf929\ufa0e。、！_"]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 25))) for _ in range(20000)]
+    for text in texts:
+        assert letter_counts(text) == _letter_counts_by_definition(text), text
+
+
+def test_japanese_letters_are_letters_except_kanji_zero():
+    """letter_counts counts every Japanese letter as a letter without asking str.isalpha: true of each
+    one (in this Python's Unicode data) but 〇, which the definition adds to the letters anyway."""
+    import re
+
+    from jaft.japanese.letters import _japanese_runs
+
+    everything = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    japanese = "".join(re.findall(_japanese_runs(), everything))
+    assert len(japanese) > 6000 and "〇" in japanese  # kana and cp932's kanji
+    assert japanese.replace("〇", "").isalpha()
+
+
 def test_field_math_r1_with_latex_is_kept(tmp_path):
     report = prepare([FIELD / "math_r1_with_latex.jsonl"], tmp_path / "o", JapaneseDataConfig(val_ratio=0))
     assert report["kept"] == 3 and report["filtered"] == 0

@@ -1,5 +1,7 @@
 """Normalization: the stored form keeps meaning; the key form is aggressive (tables of input → output)."""
 
+import unicodedata
+
 import pytest
 
 from jaft.japanese.normalize import char_ratios, normalize_key, normalize_text, repetition_ratio
@@ -96,3 +98,44 @@ def test_char_ratios(text, letters, ja, hira):
 )
 def test_repetition_ratio(text, low, high):
     assert low <= repetition_ratio(text) <= high
+
+
+def test_repetition_ratio_equals_the_share_of_repeated_ngrams():
+    """The block shortcut gives exactly the set-of-n-grams share, on texts rich in repeats, around the
+    length where the shortcut stops, for several n."""
+    import random
+
+    rng = random.Random(0)
+    texts = ["", "あ" * 30, "同じ言葉を繰り返す。" * 45]
+    for _ in range(3000):
+        alphabet = rng.choice(["ab", "abc", "あいうえお漢字", "あいうえおかきくけこさしすせそ"])
+        t = "".join(rng.choice(alphabet) for _ in range(rng.choice([rng.randint(0, 60), rng.randint(380, 420)])))
+        if rng.random() < 0.3:
+            t += t[: rng.randint(0, len(t))]
+        texts.append(t)
+    for text in texts:
+        for n in (1, 2, 3, 10):
+            total = len(text) - n + 1
+            expected = 0.0 if total < n else 1.0 - len({text[i : i + n] for i in range(total)}) / total
+            assert repetition_ratio(text, n) == expected, (text, n)
+
+
+def test_normalize_key_removes_exactly_whitespace_and_invisible_joiners():
+    """normalize_key drops whitespace with str.split: the same key as one regex over \\s and the
+    joiners, on every character (alone, in runs and between others)."""
+    import re
+
+    from jaft.japanese.normalize import _KEY_FOLD, _NEEDS_FOLD
+
+    def by_regex(text: str) -> str:
+        if _NEEDS_FOLD.search(text):
+            text = text.translate(_KEY_FOLD)
+        return re.sub(r"[\s\u200b-\u200d\u2060\ufeff]+", "", unicodedata.normalize("NFKC", text).casefold())
+
+    everything = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    spaces = re.findall(r"[\s\u200b-\u200d\u2060\ufeff]", everything)
+    assert len(spaces) > 25
+    texts = [everything[i : i + 512] for i in range(0, len(everything), 512)]
+    texts += [f"あ{ch}い{ch}{ch}a" for ch in spaces] + ["".join(spaces), " \u200b\tＡ\u3000ｶﾞ\n"]
+    for text in texts:
+        assert normalize_key(text) == by_regex(text), text

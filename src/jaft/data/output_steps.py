@@ -11,12 +11,45 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from jaft.config.data import JapaneseDataConfig
 from jaft.data.pipeline_steps import BUCKETS, RECORD, REJECT, _rejected
+
+
+def json_line(obj: Any) -> bytes:
+    """``json.dumps(obj, ensure_ascii=False)`` + newline as UTF-8, byte for byte, in two thirds of the
+    time on records (4.7 → 3.2 µs a row of the shared corpus): orjson writes each string (its escapes
+    equal ``json``'s with ``ensure_ascii=False`` for every character; a test checks them all) and
+    this function the ``", "`` / ``": "`` separators orjson leaves out. Whatever else a row holds
+    (numbers, non-string keys) goes through ``json``."""
+    try:
+        return _json(obj) + b"\n"
+    except orjson.JSONEncodeError:  # a lone surrogate: json's own error, as before
+        return json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def _json(obj: Any) -> bytes:
+    dumps = orjson.dumps
+    t = type(obj)
+    if t is str:
+        return dumps(obj)
+    if t is dict:
+        parts = []
+        for k, v in obj.items():
+            if type(k) is not str:  # json's own key conversions (int, None …)
+                return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            # string values inline: most of a row, and a call each through _json cost a fifth more
+            parts.append(dumps(k) + b": " + (dumps(v) if type(v) is str else _json(v)))
+        return b"{" + b", ".join(parts) + b"}"
+    if t is list or t is tuple:
+        return b"[" + b", ".join([_json(v) for v in obj]) + b"]"
+    if obj is None or obj is True or obj is False:
+        return dumps(obj)
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")  # numbers and the rest: json's repr
 
 
 class Tally:
@@ -31,7 +64,10 @@ class Tally:
         self.per_source: dict[str, Counter[str]] = {}
 
     def source(self, path: str) -> Counter[str]:
-        return self.per_source.setdefault(path, Counter())
+        counter = self.per_source.get(path)  # not setdefault: it would build a Counter per call
+        if counter is None:
+            counter = self.per_source[path] = Counter()
+        return counter
 
     def reject(self, doc: Document) -> dict[str, Any]:
         info = doc.metadata[REJECT]
@@ -66,8 +102,9 @@ class _Lines:
         self.buf = io.BytesIO()
         self.count = 0
 
-    def write(self, line: str) -> None:
-        self.buf.write(line.encode("utf-8") + b"\n")
+    def write(self, line: bytes) -> None:
+        """One line, newline included (:func:`json_line`)."""
+        self.buf.write(line)
         self.count += 1
         if self.buf.tell() > 1 << 20:
             self.f.write(self.buf.getvalue())
@@ -103,7 +140,7 @@ class JaftRejects(PipelineStep):
             if record is not None and record.answer is not None:  # validated, as the one-process count
                 tally.answer_rules[record.meta.get("answer_rule", "answer_field")] += 1
             if _rejected(doc):
-                out.write(json.dumps(tally.reject(doc), ensure_ascii=False))
+                out.write(json_line(tally.reject(doc)))
                 continue
             tally.counts["admitted"] += 1
             yield doc
@@ -112,12 +149,38 @@ class JaftRejects(PipelineStep):
             f.write(tally.to_json())
 
 
-def admitted_row(self, doc: Document) -> dict:
-    """Adapter for datatrove's JsonlWriter: what the later stages need of an admitted record."""
+def admitted_row(doc: Document) -> dict:
+    """What the later stages need of an admitted record."""
     record = doc.metadata[RECORD]
     return {"text": doc.text, "id": doc.id, "metadata": {
         "jaft_path": doc.metadata["jaft_path"], "jaft_validation": doc.metadata["jaft_validation"],
         RECORD: record.model_dump(mode="json", exclude_defaults=True)}}
+
+
+class JaftAdmittedWriter(PipelineStep):
+    """Writes admitted records to ``<folder>/<rank>.jsonl`` (:func:`admitted_row`, one compact orjson
+    object a line; the file is written also when empty) for the write stage's
+    :class:`~jaft.data.dedup_steps.JaftAdmittedReader`, and passes them on. An internal file, read
+    once and deleted: datatrove's JsonlWriter wrote the same rows in 14–15 µs a record, most of it
+    per-document filename templates and statistics (6–7 µs here, on the shared corpus)."""
+
+    name = "💾 jaft admitted writer"
+    type = "💽 - WRITER"
+
+    def __init__(self, output_folder: DataFolderLike) -> None:
+        super().__init__()
+        self.output_folder = get_datafolder(output_folder)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.output_folder.open(f"{rank:05d}.jsonl", "wb") as f:
+            lines: list[bytes] = []
+            for doc in data:
+                lines.append(orjson.dumps(admitted_row(doc), option=orjson.OPT_APPEND_NEWLINE))
+                if len(lines) >= 4096:
+                    f.write(b"".join(lines))
+                    lines.clear()
+                yield doc
+            f.write(b"".join(lines))
 
 
 def hashed_validation(key: str, seed: int, ratio: float) -> bool:
@@ -180,7 +243,7 @@ class _JsonlWriter:
         self.lines = _Lines(folder, name, compress)
 
     def write_row(self, row: dict[str, Any]) -> None:
-        self.lines.write(json.dumps(row, ensure_ascii=False))
+        self.lines.write(json_line(row))
 
     def close(self) -> None:
         self.lines.close()

@@ -122,7 +122,6 @@ def build_stages(plan: Plan) -> list[Stage]:
     """The pipeline as datatrove stages (what every executor runs)."""
     from datatrove.pipeline.dedup.exact_dedup import ExactFindDedups
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
-    from datatrove.pipeline.writers.jsonl import JsonlWriter
 
     from jaft.data import dedup_steps as dd
     from jaft.data import output_steps as out
@@ -138,7 +137,7 @@ def build_stages(plan: Plan) -> list[Stage]:
         st.JaftQualityFilter(c),
         out.JaftRejects(f"{w}/rejects_admit", f"{w}/tally_admit"),
         # Uncompressed: read once by the write stage, then deleted; gzip cost more than the filters.
-        JsonlWriter(f"{w}/admitted", output_filename="${rank}.jsonl", compression=None, adapter=out.admitted_row),
+        out.JaftAdmittedWriter(f"{w}/admitted"),
         dd.JaftDedupSignatures(f"{w}/sig_exact", f"{w}/sig_minhash", mh),
     ]
     exact = [ExactFindDedups(f"{w}/sig_exact", f"{w}/dup_exact", dd.exact_config())]
