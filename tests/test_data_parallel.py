@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -271,8 +272,17 @@ def test_json_line_is_json_dumps_byte_for_byte():
             [[], {}, [{}], -0.0, 10**20, "ｶﾀｶﾅ"]]
     for row in rows:
         assert json_line(row) == (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"), row
-    with pytest.raises(UnicodeEncodeError):  # a lone surrogate fails as json.dumps + encode does
-        json_line({"text": "\ud800"})
+    deep: list = ["x"]
+    for _ in range(700):  # deeper than json_line's own recursion: json's result
+        deep = [deep]
+    circular: list = []
+    circular.append(circular)
+    for bad in ({"text": "\ud800"}, {1: {"a": "\ud800"}}, circular):  # json's own error, same message
+        with pytest.raises((UnicodeEncodeError, ValueError)) as expected:
+            json.dumps(bad, ensure_ascii=False).encode("utf-8")
+        with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+            json_line(bad)
+    assert json_line(deep) == (json.dumps(deep, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def test_steps_run_in_a_plain_datatrove_pipeline(tmp_path):

@@ -43,6 +43,12 @@ def test_offsets_match_the_line(line):
     assert [m.pos1 for m in morphs] == t.pos1 and [m.orthBase for m in morphs] == t.orthBase
 
 
+def test_a_newline_inside_a_line_is_whitespace():
+    """analyze wants lines, but a stray newline is skipped like a space, not a broken row."""
+    assert [(m.surface, m.start) for m in analyze("a \n b")] == [("a", 0), ("b", 4)]
+    assert analyze_tokens("行く。\n来る。").start == analyze_tokens("行く。 来る。").start
+
+
 @pytest.mark.parametrize("line", ["", " ", "\t", "   "])
 def test_empty_and_blank_lines_have_no_morphemes(line):
     assert len(analyze_tokens(line)) == 0 and analyze(line) == []

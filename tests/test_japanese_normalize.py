@@ -114,7 +114,7 @@ def test_repetition_ratio_equals_the_share_of_repeated_ngrams():
             t += t[: rng.randint(0, len(t))]
         texts.append(t)
     for text in texts:
-        for n in (1, 2, 3, 10):
+        for n in (-1, 0, 1, 2, 3, 10):
             total = len(text) - n + 1
             expected = 0.0 if total < n else 1.0 - len({text[i : i + n] for i in range(total)}) / total
             assert repetition_ratio(text, n) == expected, (text, n)

@@ -28,7 +28,9 @@ def json_line(obj: Any) -> bytes:
     (numbers, non-string keys) goes through ``json``."""
     try:
         return _json(obj) + b"\n"
-    except orjson.JSONEncodeError:  # a lone surrogate: json's own error, as before
+    except (orjson.JSONEncodeError, UnicodeEncodeError, RecursionError):
+        # A lone surrogate, or nesting deeper than _json's recursion (json allows about twice as deep,
+        # and reports a circular list): json's own result or error, for the whole object, as before.
         return json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n"
 
 

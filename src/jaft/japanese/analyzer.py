@@ -121,9 +121,9 @@ def analyze_tokens(line: str) -> Tokens:
     """Morphemes of one line of text (no newlines: split text into lines first), column-wise."""
     if not line:
         return Tokens(line, _EMPTY, [])
-    # A tab would be printed inside the whitespace column and shift every column after it; MeCab
-    # skips a space exactly as it skips a tab (both SPACE in char.def), and the offsets stay the same.
-    text = line.replace("\t", " ") if "\t" in line else line
+    # A tab or newline would be printed inside the whitespace column and shift every column after it;
+    # MeCab skips a space exactly as it skips them (all SPACE in char.def), and the offsets stay the same.
+    text = line.replace("\t", " ").replace("\n", " ") if "\t" in line or "\n" in line else line
     out = tagger().parse(text)
     fields = out.replace("\n", "\t").split("\t")
     if not fields[-1]:  # fugashi strips the last newline; this is an empty output

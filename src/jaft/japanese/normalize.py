@@ -120,7 +120,7 @@ def repetition_ratio(text: str, n: int = 10) -> float:
     total = len(text) - n + 1
     if total < n:  # too short for repetition to mean anything
         return 0.0
-    if len(text) > _REPETITION_FIND_CHARS:
+    if len(text) > _REPETITION_FIND_CHARS or n < 2:  # (n < 2: no block fits the argument below)
         return 1.0 - len({text[i : i + n] for i in range(total)}) / total
     # Exactly the same count, from a few str.find calls instead of a set of every n-gram (measured
     # on the shared corpus's 27,133 keys: 12 → 8 µs a key). Every n-gram window [j, j + n) holds the
