@@ -20,6 +20,8 @@ OFFSET_LINES = [
     "Debian 12 (bookworm) を 2023-06-10 に リリース した。",
     "<think>\\n$x=2$</think>\tkeep",
     "「行こう。帰ろう。」と言った。それから寝た！？",
+    "改行\r文字と\x0b垂直タブ\x0cと\u00a0空白。",  # other whitespace MeCab skips, beside the tab
+    "\t\t先頭がタブ\t",
 ]
 
 
@@ -38,6 +40,7 @@ def test_offsets_match_the_line(line):
     assert len(t) > 0 and t.located
     assert t.start == _searched(line, t.surface)
     assert all(line[s : s + len(w)] == w for s, w in zip(t.start, t.surface, strict=True))
+    assert t.end == [s + len(w) for s, w in zip(t.start, t.surface, strict=True)]
     morphs = analyze(line)
     assert [m.surface for m in morphs] == t.surface and [m.start for m in morphs] == t.start
     assert [m.pos1 for m in morphs] == t.pos1 and [m.orthBase for m in morphs] == t.orthBase
@@ -90,5 +93,5 @@ def test_misplaced_surfaces_fall_back_to_search(monkeypatch):
 
     monkeypatch.setattr(analyzer, "tagger", lambda: Tagger())
     t = analyze_tokens("行く。")
-    assert t.surface == ["行く", "XX", "。"] and t.start == [0, -1, 2] and not t.located
+    assert t.surface == ["行く", "XX", "。"] and t.start == [0, -1, 2] and t.end == [2, -1, 3] and not t.located
     assert analyze("行く。")[1] == Morph("XX", "名詞", "", "", "", "XX", "XX", -1)

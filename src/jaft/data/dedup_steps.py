@@ -15,7 +15,6 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
-import orjson
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -326,28 +325,6 @@ def removed_indexes(exact_folder, minhash_folder, rank: int) -> tuple[set[int], 
     near = set(_read_u32(minhash_folder, f"{rank:06d}.remove").tolist()) if minhash_folder.isfile(
         f"{rank:06d}.remove") else set()
     return exact, near - exact
-
-
-class JaftAdmittedReader(PipelineStep):
-    """Reads ``<folder>/<rank>.jsonl`` written by :class:`~jaft.data.output_steps.JaftAdmittedWriter`
-    in the first stage (one file per shard, also when empty, so index ``i`` here is index ``i``
-    there), with orjson (9–12 → 6–7 µs a record with ``json.loads``, on the shared corpus)."""
-
-    name = "📖 jaft admitted reader"
-    type = "📖 - READER"
-
-    def __init__(self, folder: DataFolderLike) -> None:
-        super().__init__()
-        self.folder = get_datafolder(folder)
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        name = f"{rank:05d}.jsonl"
-        if not self.folder.isfile(name):
-            return
-        with self.folder.open(name, "rb") as f:
-            for line in f:
-                d = orjson.loads(line)
-                yield Document(d["text"], d["id"], metadata=d["metadata"])
 
 
 class JaftDedupVerdicts(PipelineStep):

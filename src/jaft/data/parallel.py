@@ -145,7 +145,7 @@ def build_stages(plan: Plan) -> list[Stage]:
     clusters = [dd.LowestIndexCluster(f"{w}/buckets", f"{w}/clusters", config=mh),
                 dd.KeptOffsets(n, f"{w}/tally_admit", f"{w}/dup_exact", f"{w}/clusters", w)]
     write = [
-        dd.JaftAdmittedReader(f"{w}/admitted"),
+        out.JaftAdmittedReader(f"{w}/admitted"),
         dd.JaftDedupVerdicts(f"{w}/dup_exact", f"{w}/clusters", c.near_dup_threshold),
         st.JaftAugment(c, w),
         out.JaftOutput(f"{w}/output", f"{w}/rejects_write", f"{w}/tally_write", c, has_val_files),

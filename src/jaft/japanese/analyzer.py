@@ -85,17 +85,17 @@ _make_morph = functools.partial(tuple.__new__, Morph)
 
 class Tokens:
     """One analysed line, column-wise: ``surface[i]``, ``pos1[i]`` … ``start[i]`` describe morpheme
-    ``i`` (the fields of :class:`Morph`). Rules that scan a whole line (sentence ends, polite
+    ``i`` (the fields of :class:`Morph`), ``end[i]`` is ``start[i] + len(surface[i])`` (-1 where the
+    start is unknown). Rules that scan a whole line (sentence ends, polite
     auxiliaries, particles) test a column with one C-level call (``map``, ``compress``,
     ``isdisjoint``) instead of a Python loop over Morph objects; :attr:`morphs` builds those objects
     on first use, for the rules that look at a few morphemes in detail."""
 
-    __slots__ = ("_morphs", "cForm", "cType", "lemma", "line", "orthBase", "pos1", "pos2", "start", "surface")
+    __slots__ = ("_morphs", "cForm", "cType", "end", "lemma", "orthBase", "pos1", "pos2", "start", "surface")
 
-    def __init__(self, line: str, columns: Sequence[list[str]], start: list[int]) -> None:
-        self.line = line
+    def __init__(self, columns: Sequence[list[str]], start: list[int], end: list[int]) -> None:
         self.surface, self.pos1, self.pos2, self.cType, self.cForm, self.lemma, self.orthBase = columns
-        self.start = start
+        self.start, self.end = start, end
         self._morphs: list[Morph] | None = None
 
     def __len__(self) -> int:
@@ -114,13 +114,14 @@ class Tokens:
         return -1 not in self.start
 
 
-_EMPTY: tuple[list, ...] = ([], [], [], [], [], [], [])
+def _empty() -> Tokens:
+    return Tokens([[] for _ in range(_COLUMNS - 1)], [], [])
 
 
 def analyze_tokens(line: str) -> Tokens:
     """Morphemes of one line of text (no newlines: split text into lines first), column-wise."""
     if not line:
-        return Tokens(line, _EMPTY, [])
+        return _empty()
     # A tab or newline would be printed inside the whitespace column and shift every column after it;
     # MeCab skips a space exactly as it skips them (all SPACE in char.def), and the offsets stay the same.
     text = line.replace("\t", " ").replace("\n", " ") if "\t" in line or "\n" in line else line
@@ -139,7 +140,7 @@ def analyze_tokens(line: str) -> Tokens:
     # the last one too (checked in O(1)). If it does not sit there, locate each one by search.
     if start and not text.startswith(surface[-1], start[-1]):
         return _analyze_rows(line, out)
-    return Tokens(line, [surface, *(fields[k::_COLUMNS] for k in range(2, _COLUMNS))], start)
+    return Tokens([surface, *(fields[k::_COLUMNS] for k in range(2, _COLUMNS))], start, ends)
 
 
 def analyze(line: str) -> list[Morph]:
@@ -165,7 +166,10 @@ def _analyze_rows(line: str, out: str) -> Tokens:
             pos = s + len(f[0])
         rows.append(tuple(f))
         start.append(s)
-    return Tokens(line, [list(c) for c in zip(*rows, strict=True)] if rows else _EMPTY, start)
+    if not rows:
+        return _empty()
+    end = [s + len(r[0]) if s >= 0 else -1 for r, s in zip(rows, start, strict=True)]
+    return Tokens([list(c) for c in zip(*rows, strict=True)], start, end)
 
 
 _OPEN = frozenset("「『（(【〈《〔［[｛{“‘")

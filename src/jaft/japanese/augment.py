@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import compress, count
 
 from jaft.japanese.analyzer import Morph, Tokens, analyze_tokens, spans_of
-from jaft.japanese.style import Edit, Style, predicate_end, sentence_edits
+from jaft.japanese.style import Edit, Style, apply_edits, predicate_end, sentence_edits
 
 VARIANT_KINDS: tuple[str, ...] = ("style", "particle_omission", "adverb", "sentence_final", "honorific")
 
@@ -91,21 +91,8 @@ class Analysed:
             if not t.located:  # leave alone what MeCab could not place in the line
                 edits = [e for e in edits if -1 not in t.start[e[0]:e[1]]]
             n += len(edits)
-            out.append(_apply(line, t, edits))
+            out.append(apply_edits(line, t.start, t.end, edits))
         return "\n".join(out), n
-
-
-def _apply(line: str, t: Tokens, edits: list[Edit]) -> str:
-    """``line`` with morphemes ``[first, stop)`` of each edit replaced (as ``style.apply_edits``)."""
-    out: list[str] = []
-    pos = 0
-    start, surface = t.start, t.surface
-    for first, stop, text in sorted(edits):
-        out.append(line[pos:start[first]])
-        out.append(text)
-        pos = start[stop - 1] + len(surface[stop - 1])
-    out.append(line[pos:])
-    return "".join(out)
 
 
 def _changed(out: list[tuple[str, int]], detail: str = "") -> tuple[list[str], str] | None:
@@ -290,10 +277,10 @@ def _honorific(fields: Sequence[Analysed], rng: Chooser) -> tuple[list[str], str
 
     def add(t: Tokens, spans: list[tuple[int, int]]) -> list[Edit]:
         out: list[Edit] = []
-        s, pos1, start = t.surface, t.pos1, t.start
+        s, pos1 = t.surface, t.pos1
         for i in nouns(t):
             # Only a free-standing noun: 日本茶, 花屋 and 焼き肉 are compounds that take no prefix.
-            if i > 0 and pos1[i - 1] in ("名詞", "接頭辞", "動詞", "形容詞") and start[i - 1] + len(s[i - 1]) == start[i]:
+            if i > 0 and pos1[i - 1] in ("名詞", "接頭辞", "動詞", "形容詞") and t.end[i - 1] == t.start[i]:
                 continue
             if i + 1 < len(s) and pos1[i + 1] in ("名詞", "接尾辞"):
                 continue

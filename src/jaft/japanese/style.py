@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Literal
 
-from jaft.japanese.analyzer import Morph, analyze, sentence_spans
+from jaft.japanese.analyzer import Morph, analyze_tokens, sentence_spans, spans_of
 from jaft.japanese.conjugate import Forms, forms
 
 Style = Literal["polite", "plain"]
@@ -223,15 +223,16 @@ def sentence_edits(
     return edits
 
 
-def apply_edits(line: str, morphs: Sequence[Morph], edits: Sequence[Edit]) -> str:
-    """``line`` with each morph range replaced; text between the ranges is kept as written."""
+def apply_edits(line: str, start: Sequence[int], end: Sequence[int], edits: Sequence[Edit]) -> str:
+    """``line`` with morphemes ``[first, stop)`` of each edit replaced by its text; ``start[i]`` /
+    ``end[i]``: morpheme ``i``'s character offsets in ``line`` (:class:`~jaft.japanese.analyzer.Tokens`'
+    columns). Text between the ranges is kept as written."""
     out: list[str] = []
     pos = 0
     for first, stop, text in sorted(edits):
-        start, end = morphs[first].start, morphs[stop - 1].end
-        out.append(line[pos:start])
+        out.append(line[pos:start[first]])
         out.append(text)
-        pos = end
+        pos = end[stop - 1]
     out.append(line[pos:])
     return "".join(out)
 
@@ -262,28 +263,22 @@ def composed_view(line: str) -> tuple[str, list[int]] | None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def convert_line(line: str, target: Style, morphs: Sequence[Morph] | None = None) -> str:
+def convert_line(line: str, target: Style) -> str:
     """``line`` with each sentence's final predicate in ``target`` style; everything else as written.
 
     Analysis sees composed kana (:func:`composed_view`), so NFD input converts like NFC input; the
     untouched parts of the line keep their original code points.
     """
-    view = composed_view(line) if morphs is None else None
-    if view is not None:
-        text, offsets = view
-        vmorphs = analyze(text)
-        edits = sentence_edits(vmorphs, target)
-        if not edits:
-            return line
-        mapped = [m._replace(start=offsets[m.start] if m.start >= 0 else -1) for m in vmorphs]
-        # Morph.end is start + len(surface): give each mapped morph its original-length surface.
-        mapped = [m._replace(surface=line[m.start:offsets[v.start + len(v.surface)]]) if m.start >= 0 else m
-                  for m, v in zip(mapped, vmorphs, strict=True)]
-        return apply_edits(line, mapped, edits)
-    if morphs is None:
-        morphs = analyze(line)
-    edits = sentence_edits(morphs, target)
-    return apply_edits(line, morphs, edits) if edits else line
+    view = composed_view(line)
+    t = analyze_tokens(line if view is None else view[0])
+    edits = sentence_edits(t.morphs, target, spans_of(t.surface, t.pos1))
+    if not edits:
+        return line
+    if view is None:
+        return apply_edits(line, t.start, t.end, edits)
+    offsets = view[1]  # the composed view's offsets → the line's (edits never touch an unplaced morpheme)
+    return apply_edits(line, [offsets[i] if i >= 0 else -1 for i in t.start],
+                       [offsets[i] if i >= 0 else -1 for i in t.end], edits)
 
 
 def convert(text: str, target: Style) -> str:
