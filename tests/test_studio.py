@@ -370,3 +370,93 @@ def test_prefilled_strategy_values_stay_off_the_command_line_until_changed(jobs,
     assert argv[argv.index("--method") + 1] == "full" and "--lr" not in argv
     with pytest.raises(JaftError):  # a half-typed Hub id is not fetched while typing
         strategy.prefill(jobs, wd, "someone/not-in-the-registry", dict(strategy.UNSET), {}, fetch_hub=False)
+
+
+def _listeners(lang: str, tmp_path):
+    """``{(component elem_id or type#id, event): [dependency index, ...]}`` of the built page."""
+    from collections import defaultdict
+
+    from jaft.studio.app import build_blocks
+    from jaft.studio.context import Studio
+
+    cfg = build_blocks(Studio.at(tmp_path), lang).get_config_file()
+    comps = {c["id"]: c for c in cfg["components"]}
+    out = defaultdict(list)
+    for k, dep in enumerate(cfg["dependencies"]):
+        for target, event in dep["targets"]:
+            c = comps.get(target)
+            name = "page" if c is None else c.get("props", {}).get("elem_id") or f"{c['type']}#{target}"
+            out[(name, event)].append(k)
+    return out, cfg
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_one_listener_per_component_event_and_timers_start_off(lang, tmp_path):
+    # Gradio 6 re-fires the change event of a component with two or more listeners without end (the
+    # studio kept a browser core busy once a model path was typed): every change / select is wired once.
+    listeners, cfg = _listeners(lang, tmp_path)
+    repeated = {k: v for k, v in listeners.items() if len(v) > 1 and k[1] != "load"}
+    assert repeated == {}
+    # The model field fills the strategy fields, the command line and the evaluation's "before" at once.
+    (dep,) = listeners[("train-model", "change")]
+    outs = {c["props"].get("elem_id") for c in cfg["components"] if c["id"] in cfg["dependencies"][dep]["outputs"]}
+    assert {"train-command", "eval-before", "train-lr", "train-method"} <= outs
+    # Timers tick only on the selected tab: all start inactive, and selecting a tab switches them.
+    timers = [c for c in cfg["components"] if c["type"] == "timer"]
+    assert len(timers) == 4 and not any(c["props"]["active"] for c in timers)
+    assert len(listeners[("tab-train", "select")]) == 1
+
+
+def test_no_run_history_in_the_browser(tmp_path, monkeypatch):
+    # Gradio's run history keeps every event's inputs and outputs (logs, paths) in the browser's storage,
+    # timer ticks included, rewriting it on each one, and offers to sync it to a Hub bucket.
+    import gradio as gr
+
+    from jaft.studio.app import OFFLINE_ENV, make_app
+    from jaft.studio.context import Studio
+
+    mounted = []
+
+    def mount(app, blocks, path, **kw):
+        mounted.append(kw)
+        return app
+
+    mount.__wrapped__ = gr.mount_gradio_app  # its signature: the run_history parameter is there
+    monkeypatch.setattr(gr, "mount_gradio_app", mount)
+    make_app(Studio.at(tmp_path), access_for("127.0.0.1", 7860))
+    assert len(mounted) == 2 and all(kw["run_history"] is False for kw in mounted)
+    assert OFFLINE_ENV["GRADIO_RUN_HISTORY"] == "False"
+
+
+def test_combined_listener_routes_inputs_and_outputs():
+    import gradio as gr
+
+    from jaft.studio.context import _combined
+
+    with gr.Blocks():
+        a, b, c, x, y, z = (gr.Textbox() for _ in range(6))
+    fn, inputs, outputs = _combined([(lambda p, q: (p + q, q), [a, b], [x, y]),
+                                     (lambda q: [q, q], [b], [z]),  # one output: its value is the list itself
+                                     (lambda r: None, [c], [])])
+    assert inputs == [a, b, c] and outputs == [x, y, z]
+    assert fn("1", "2", "3") == ["12", "2", ["2", "2"]]
+    with pytest.raises(ValueError, match="same component"):
+        _combined([(lambda p: p, [a], [x]), (lambda p: p, [a], [x])])
+
+
+@pytest.mark.parametrize("values, last, sent", [
+    (["状態", [["a", 1]], 3], None, ["状態", [["a", 1]], 3]),  # first refresh of a page: everything
+    (["状態", [["a", 1]], 3], ["'状態'", "[['a', 1]]", "3"], [None, None, None]),  # nothing changed
+    (["状態2", [["a", 1]], 4], ["'状態'", "[['a', 1]]", "3"], ["状態2", None, 4]),
+    (["x"], ["'x'", "'y'"], ["x"]),  # keys of another length: sent again
+])
+def test_poll_sends_only_what_changed(values, last, sent):
+    import gradio as gr
+
+    from jaft.studio.context import only_changed
+
+    out, keys = only_changed(values, last)
+    assert [None if v == gr.skip() else v for v in out] == sent
+    assert only_changed(values, keys)[0] == [gr.skip()] * len(values)
+    frame = object()  # not comparable by repr (a DataFrame): always sent
+    assert only_changed([frame], [repr(frame)])[0] == [frame]

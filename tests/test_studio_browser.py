@@ -176,6 +176,17 @@ return Math.max(0, ...[...paths].map(p => ((p.getAttribute('d') || '').match(/L/
 """
 
 
+# Counts the page's calls of server functions (Gradio's queue/join POSTs carry an fn_index).
+COUNT_REQUESTS_JS = """
+window.__jaft_requests = 0;
+const fetch0 = window.fetch;
+window.fetch = function (url, opts) {
+  if (opts && typeof opts.body === 'string' && opts.body.includes('"fn_index"')) window.__jaft_requests++;
+  return fetch0.apply(this, arguments);
+};
+"""
+
+
 def loss_segments(driver) -> int:
     return int(driver.execute_script(LOSS_SEGMENTS_JS) or 0)
 
@@ -219,6 +230,11 @@ def test_whole_path_in_chromium(studio, browser, tiny_qwen):
     for k, v in {"train-max-steps": 8, "train-lr": 0.001, "train-batch": 8, "train-logging-steps": 1}.items():
         ui.fill(k, v)
     ui.until(lambda: "--max-steps 8" in ui.text("train-command"), 20, "equivalent command")
+    # The page settles: only this tab's status timer asks the server (every 1.5 s). Gradio 6 re-fired a
+    # field's change event without end when it had two listeners: ~12 requests a second, a core busy.
+    browser.execute_script(COUNT_REQUESTS_JS)
+    time.sleep(3)
+    assert browser.execute_script("return window.__jaft_requests") <= 4
     ui.click("train-start")
     ui.until(lambda: "実行中" in ui.text("train-status") or "完了" in ui.text("train-status"), 60, "training running")
     # The tab goes away mid-run (a reload drops the session): the run goes on and is found again.

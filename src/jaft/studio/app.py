@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
-from jaft.studio.context import Studio
+from jaft.studio.context import Studio, wire_changes, wire_polls
 from jaft.studio.i18n import t
 from jaft.studio.server import Access
 
 # Gradio must not reach the network: no analytics or version check, no share tunnel, no MCP server.
+# No run history either (Gradio >= 6.x records every event's inputs and outputs in the browser's
+# localStorage, timer ticks included, and offers to sync them to a Hub bucket): with the tabs' status
+# timers that kept the browser rewriting the list on every tick, a whole CPU core while a run was
+# going (measured in headless Chromium), taken from the training it shows; and run logs and paths
+# have no business being kept in the browser.
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SHARE": "False", "GRADIO_MCP_SERVER": "False",
-               "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
+               "GRADIO_RUN_HISTORY": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
 
 CSS = """
 .jaft-progress small { color: var(--body-text-color-subdued); }
@@ -32,13 +38,17 @@ def build_blocks(studio: Studio, lang: str):
         with gr.Row():
             gr.Markdown(f"## {t('title', lang)}")
             gr.Markdown(f"{t('switch', lang)} · {t('workdir', lang)}: `{studio.workdir}`", elem_id="lang-switch")
+        tabs = {}
         with gr.Tabs():
             for key, mod in (("tab_model", model), ("tab_data", data), ("tab_train", train), ("tab_eval", evaluate),
                              ("tab_export", export), ("tab_chat", chat), ("tab_runs", runs)):
-                with gr.Tab(t(key, lang), id=key, elem_id=key.replace("_", "-")):
+                with gr.Tab(t(key, lang), id=key, elem_id=key.replace("_", "-")) as tabs[key]:
+                    shared["tab"] = key
                     mod.build(studio, lang, shared)
         for wire in shared["after"]:
             wire()
+        wire_changes(shared)
+        wire_polls(tabs, shared)
         for item in shared["load"]:
             fn, outputs, *inputs = item
             demo.load(fn, inputs=inputs[0] if inputs else None, outputs=outputs)
@@ -66,6 +76,8 @@ def make_app(studio: Studio, access: Access, on_ready: Any = None):
         auth=access.auth, allowed_paths=[str(studio.workdir)], ssr_mode=False, pwa=False, mcp_server=False,
         enable_monitoring=False, footer_links=[], css=CSS, server_name=access.host, server_port=access.port,
     )
+    if "run_history" in inspect.signature(gr.mount_gradio_app).parameters:  # Gradio releases before it have none
+        common["run_history"] = False
     # "/en" first: the app mounted at "/" would otherwise answer for it.
     gr.mount_gradio_app(app, build_blocks(studio, "en"), path="/en", **common)
     gr.mount_gradio_app(app, build_blocks(studio, "ja"), path="", **common)

@@ -9,7 +9,7 @@ import gradio as gr
 
 from jaft.errors import JaftError
 from jaft.studio.chat import ChatModel, open_model, split_reasoning
-from jaft.studio.context import Studio, error_line
+from jaft.studio.context import Studio, error_line, on_change
 from jaft.studio.i18n import t
 
 
@@ -37,7 +37,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         tokens = gr.Slider(16, 1024, value=128, step=16, label=t("max_new_tokens", lang))
         temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label=t("temperature", lang))
     history = gr.State([])  # answers only, as the model sees the conversation (no reasoning)
-    shared["after"].append(lambda: shared["run_dir"].change(lambda v: studio.rel(v), shared["run_dir"], source))
+    on_change(shared, [shared["run_dir"]], studio.rel, [shared["run_dir"]], [source])
 
     def do_load(path: str):
         path = str(path or "").strip()

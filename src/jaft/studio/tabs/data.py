@@ -9,7 +9,7 @@ import gradio as gr
 
 from jaft.errors import JaftError
 from jaft.studio.commands import MODES, prepare_command
-from jaft.studio.context import Studio, error_line, progress_html, status_line
+from jaft.studio.context import Studio, error_line, on_change, poll, progress_html, status_line
 from jaft.studio.i18n import t
 from jaft.studio.runs import prepare_report
 
@@ -88,9 +88,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         return (status_line(studio, job, lang), bar, rep.get("counts", []), rep.get("reasons", []),
                 rep.get("rejects", []), rep.get("variants", []), studio.jobs.tail(job))
 
-    gr.on([c.change for c in form], preview, inputs=form, outputs=command)
+    on_change(shared, form, preview, form, [command])
     run.click(start, inputs=form, outputs=[message, command])
     outputs = [status, progress, counts, reasons, rejects, variants, log]
-    gr.Timer(1.0).tick(refresh, outputs=outputs)
-    shared["load"].append((refresh, outputs))
+    poll(1.0, refresh, outputs, shared)
     shared["load"].append((preview, [command], form))

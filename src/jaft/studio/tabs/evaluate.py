@@ -10,7 +10,7 @@ import gradio as gr
 
 from jaft.errors import JaftError
 from jaft.studio.commands import eval_command
-from jaft.studio.context import Studio, error_line, status_line
+from jaft.studio.context import Studio, error_line, on_change, poll, status_line
 from jaft.studio.i18n import t
 from jaft.studio.jobs import Job
 
@@ -50,8 +50,8 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     side = gr.Dataframe(headers=["problem", "gold", "before", "after"], label=t("generations", lang),
                         interactive=False, wrap=True, elem_id="eval-side")
     log = gr.Textbox(label=t("log", lang), lines=6, interactive=False, elem_classes="jaft-log")
-    shared["after"].append(lambda: shared["model"].change(lambda v: v, shared["model"], before))
-    shared["after"].append(lambda: shared["run_dir"].change(lambda v: studio.rel(v), shared["run_dir"], after))
+    on_change(shared, [shared["model"]], lambda v: v, [shared["model"]], [before])
+    on_change(shared, [shared["run_dir"]], studio.rel, [shared["run_dir"]], [after])
     # The two jobs of the latest comparison (ids), kept server-side so a reloaded page finds them.
     current: dict[str, str | None] = {"before": None, "after": None}
 
@@ -89,4 +89,4 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
 
     run.click(start, [before, after, limit, tokens], [message, command])
     outputs = [status, table, side, log]
-    gr.Timer(2.0).tick(refresh, outputs=outputs)
+    poll(2.0, refresh, outputs, shared)

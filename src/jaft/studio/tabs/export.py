@@ -10,7 +10,7 @@ import gradio as gr
 
 from jaft.errors import JaftError
 from jaft.studio.commands import QUANTS, export_command
-from jaft.studio.context import Studio, error_line, progress_html, status_line
+from jaft.studio.context import Studio, error_line, on_change, poll, progress_html, status_line
 from jaft.studio.i18n import t
 from jaft.studio.runs import export_summary
 
@@ -36,7 +36,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     modelfile = gr.Code(label=t("modelfile", lang), interactive=False, elem_id="export-modelfile")
     files = gr.File(label=t("downloads", lang), file_count="multiple", interactive=False, elem_id="export-files")
     log = gr.Textbox(label=t("log", lang), lines=6, interactive=False, elem_classes="jaft-log")
-    shared["after"].append(lambda: shared["run_dir"].change(lambda v: studio.rel(v), shared["run_dir"], run))
+    on_change(shared, [shared["run_dir"]], studio.rel, [shared["run_dir"]], [run])
 
     def start(run_v, out_v, quants_v, ollama_v):
         try:
@@ -64,4 +64,4 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
 
     go.click(start, [run, out, quants, ollama], [message, command])
     outputs = [status, progress, stages, fidelity, modelfile, files, log, shown]
-    gr.Timer(2.0).tick(refresh, inputs=shown, outputs=outputs)
+    poll(2.0, refresh, outputs, shared, inputs=[shown])

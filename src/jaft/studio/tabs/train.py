@@ -11,7 +11,7 @@ import gradio as gr
 from jaft.errors import JaftError
 from jaft.studio import strategy
 from jaft.studio.commands import METHODS, grpo_command, resume_command, train_command, train_form_from_argv
-from jaft.studio.context import Studio, error_line, progress_html, stamp, status_line
+from jaft.studio.context import Studio, error_line, on_change, poll, progress_html, stamp, status_line
 from jaft.studio.i18n import t
 from jaft.studio.runs import CURVE_COLORS, curves
 
@@ -110,7 +110,7 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
     baseline = gr.State({})  # strategy field → the strategy's value for it (see jaft.studio.strategy)
     system = gr.Textbox(value=DEFAULT_SYSTEM_PROMPT, label=t("system_prompt", lang), lines=2, elem_id="train-system")
     if "data_out" in shared:
-        shared["data_out"].change(lambda v: v, shared["data_out"], data)
+        on_change(shared, [shared["data_out"]], lambda v: v, [shared["data_out"]], [data])
     with gr.Row():
         preview_btn = gr.Button(t("preview", lang), elem_id="train-preview")
         start_btn = gr.Button(t("start", lang), variant="primary", elem_id="train-start")
@@ -247,21 +247,20 @@ def build(studio: Studio, lang: str, shared: dict[str, Any]) -> None:
         sft = [model, epochs, method, lr, batch, strategy_row, strategy_note]
         return [gr.update(visible=grpo)] * 4 + [gr.update(visible=not grpo)] * len(sft)
 
-    stage.change(toggle, stage, [from_run, num_gen, beta, grpo_lr, model, epochs, method, lr, batch, strategy_row,
-                                 strategy_note])
+    on_change(shared, [stage], toggle, [stage], [from_run, num_gen, beta, grpo_lr, model, epochs, method, lr, batch,
+                                                 strategy_row, strategy_note])
     prefill_in, prefill_out = [model, baseline, *strat], [*strat, baseline]
-    model.change(lambda *v: do_prefill(*v, fetch_hub=False), prefill_in, prefill_out)
+    on_change(shared, [model], lambda *v: do_prefill(*v, fetch_hub=False), prefill_in, prefill_out)
     # Numbers are read when the user leaves the field (blur / Enter), not per keystroke.
     gr.on([model.blur, model.submit, method.input, *[e for c in strat[1:] for e in (c.blur, c.submit)]],
           lambda *v: do_prefill(*v, fetch_hub=True), prefill_in, prefill_out)
-    gr.on([*[c.change for c in form], baseline.change], preview, inputs=[*form, baseline], outputs=command)
+    on_change(shared, [*form, baseline], preview, [*form, baseline], [command])
     start_btn.click(start, inputs=[*form, baseline], outputs=[message, command])
     stop_btn.click(stop, outputs=message)
     resume_btn.click(resume, inputs=[out, run_dir], outputs=[message, command])
     preview_btn.click(do_preview, inputs=[model, baseline, *strat], outputs=[preview_table, message])
     seen = gr.State("")
     outputs = [status, progress, plot, applied, log, run_dir, seen]
-    gr.Timer(1.5).tick(refresh, inputs=seen, outputs=outputs)
-    shared["load"].append((refresh, outputs, [seen]))
+    poll(1.5, refresh, outputs, shared, inputs=[seen])
     shared["load"].append((restore, form))
     shared["load"].append((preview, [command], [*form, baseline]))
