@@ -270,6 +270,16 @@ def record_texts(record: Record) -> list[str]:
     return [f for f in (record.system, record.prompt, record.completion) if f is not None]
 
 
+def row_texts(row: dict[str, Any]) -> list[str]:
+    """:func:`record_texts` of a record's JSON row (``Record.model_dump(mode="json")``, defaults left
+    out or not): the same texts in the same order, without building a Record."""
+    if row["kind"] == "text":
+        return [row.get("text") or ""]
+    if row["kind"] == "chat":
+        return [m["content"] for m in row.get("messages") or []]
+    return [row[k] for k in ("system", "prompt", "completion") if row.get(k) is not None]
+
+
 def with_texts(record: Record, texts: list[str], **changes: Any) -> Record:
     """``record`` with its text fields replaced (same order as :func:`record_texts`) and any other
     field in ``changes`` set, in one copy."""

@@ -222,4 +222,4 @@ class JaftAugment(PipelineStep):
             progress[2 * rank] += (n + 1) & 15
 
     def _variants(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        return variant_rows(Record.model_validate(row), row, self.c)
+        return variant_rows(row, self.c)

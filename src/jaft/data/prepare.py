@@ -42,6 +42,7 @@ from jaft.data.formats import (
     Reject,
     iter_items,
     record_texts,
+    row_texts,
     texts_into_row,
     to_record,
     with_texts,
@@ -107,35 +108,39 @@ def _content_key(record: Record) -> str:
     return normalize_key("\x1f".join(record_texts(record)))
 
 
-def _varied_fields(record: Record) -> list[bool]:
-    """Which of :func:`record_texts` get linguistic variants: never system prompts, and never the
-    solution of a problem with a gold answer (its reasoning must keep matching the answer)."""
-    if record.kind == "text":
+def _varied_fields(row: dict[str, Any]) -> list[bool]:
+    """Which of a row's texts (:func:`~jaft.data.formats.row_texts`) get linguistic variants: never
+    system prompts, and never the solution of a problem with a gold answer (its reasoning must keep
+    matching the answer)."""
+    if row["kind"] == "text":
         return [True]
-    if record.kind == "chat":
-        return [m.role != "system" for m in record.messages or []]
-    mask = [False] if record.system is not None else []
-    return [*mask, True, record.answer is None]
+    if row["kind"] == "chat":
+        return [m["role"] != "system" for m in row.get("messages") or []]
+    mask = [False] if row.get("system") is not None else []
+    return [*mask, True, row.get("answer") is None]
 
 
-def variant_rows(record: Record, base: dict[str, Any], config: JapaneseDataConfig) -> list[dict[str, Any]]:
-    """Up to ``config.augment`` labelled linguistic variants of ``record`` (``base``: its JSON form) as
-    plain rows in the Record schema (no pydantic copy per variant): ``id`` ``<id>#<kind>``,
-    ``variant`` the kind, ``meta.variant_of`` the original. Seeded by ``config.seed`` and the text, so
-    a record gets the same variants in either pipeline and on any worker."""
+def variant_rows(base: dict[str, Any], config: JapaneseDataConfig) -> list[dict[str, Any]]:
+    """Up to ``config.augment`` labelled linguistic variants of a record, given and returned as plain
+    JSON rows in the Record schema (``base``: ``Record.model_dump(mode="json", exclude_defaults=True)``;
+    no pydantic object per record or variant: the parallel write stage reads rows, and validating
+    one back into a Record cost a tenth of its variant work). ``id`` ``<id>#<kind>``, ``variant`` the
+    kind, ``meta.variant_of`` the original. Seeded by ``config.seed`` and the text, so a record gets
+    the same variants in either pipeline and on any worker."""
     from jaft.japanese.augment import variants_of_fields
 
-    texts = record_texts(record)
-    mask = _varied_fields(record)
+    texts = row_texts(base)
+    mask = _varied_fields(base)
     varied = [t for t, m in zip(texts, mask, strict=True) if m]
     out = []
-    base_id = record.id or record.source
+    base_id = base.get("id") or base.get("source")
+    meta = base.get("meta") or {}
     for v in variants_of_fields(varied, config.augment, seed=config.seed, kinds=config.augment_kinds):
         it = iter(v.texts)
         row = texts_into_row(base, [next(it) if m else t for t, m in zip(texts, mask, strict=True)])
         row["id"] = f"{base_id}#{v.kind}"
         row["variant"] = v.kind
-        row["meta"] = {**record.meta, "variant_of": base_id, **({"variant_detail": v.detail} if v.detail else {})}
+        row["meta"] = {**meta, "variant_of": base_id, **({"variant_detail": v.detail} if v.detail else {})}
         out.append(row)
     return out
 
@@ -251,7 +256,7 @@ class _Run:
             src["kept"] += 1
             self.kinds[record.kind] += 1
             base = record.model_dump(mode="json", exclude_defaults=True)
-            group = [base, *self._augment(record, base)]
+            group = [base, *self._augment(base)]
             validation = cand.validation
             if not validation and self.c.val_ratio > 0 and not self.has_validation_files:
                 validation = self._hashed_validation(cand.key)
@@ -262,14 +267,13 @@ class _Run:
         h = hashlib.blake2b(f"{self.c.seed}\x00{key}".encode(), digest_size=8).digest()
         return int.from_bytes(h, "big") < self.c.val_ratio * 2**64
 
-    def _augment(self, record: Record, base: dict[str, Any]) -> list[dict[str, Any]]:
-        """Variant rows of ``record`` (``base`` is its JSON form): plain dicts in the Record schema,
-        built without a pydantic copy per variant."""
+    def _augment(self, base: dict[str, Any]) -> list[dict[str, Any]]:
+        """Variant rows of the record whose JSON row is ``base`` (:func:`variant_rows`)."""
         c = self.c
         if c.augment <= 0 or (self.augment_limit is not None and self.counts["augmented_records"] >= self.augment_limit):
             return []
         self.counts["augmented_records"] += 1
-        out = variant_rows(record, base, c)
+        out = variant_rows(base, c)
         self.variants.update(row["variant"] for row in out)
         self.counts["augmented"] += len(out)
         return out
