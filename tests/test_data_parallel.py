@@ -569,3 +569,33 @@ def test_strict_bad_input_says_fix_the_input_and_leaves_nothing(tmp_path):
                        "--mode production", "fix the input and run again")
     assert "CP932" not in result.stderr and "re-run the same command" not in result.stderr
     assert not out.exists()
+
+
+def test_an_input_listed_twice_is_read_once_and_named(tmp_path):
+    """The same file twice, another path to it, or a glob that overlaps a named file: read once (not
+    counted as duplicates of itself), and the repeats are named on the console and in the report."""
+    from jaft.data.shards import unique_inputs
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    a, b = folder / "a.txt", folder / "b.txt"
+    a.write_text("今日は良い天気ですね。散歩に行きましょう。\n猫が庭で昼寝をしています。\n", encoding="utf-8")
+    b.write_text("駅前に新しい喫茶店ができました。\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(a)
+    same_via_dots = str(folder / ".." / "d" / "a.txt")
+    for names, kept, repeats in [
+        ([str(a), str(b)], [str(a), str(b)], []),
+        ([str(a), str(a)], [str(a)], [str(a)]),
+        ([str(a), same_via_dots, str(tmp_path / "link.txt")], [str(a)], [same_via_dots, str(tmp_path / "link.txt")]),
+        (["owner/set", "owner/set", str(b)], ["owner/set", str(b)], ["owner/set"]),  # Hub names as written
+    ]:
+        assert unique_inputs(names) == (kept, repeats), names
+
+    once = run_jaft("data", "prepare", str(a), str(b), "--out", str(tmp_path / "once"), "--workers", "1")
+    twice = run_jaft("data", "prepare", str(a), str(folder / "*.txt"), "--out", str(tmp_path / "twice"),
+                     "--workers", "1", env={"COLUMNS": "400"})
+    assert once.returncode == 0 and twice.returncode == 0, twice.stderr
+    assert f"listed more than once, read once: {a}" in twice.stderr
+    reports = [json.loads((tmp_path / o / "report.json").read_text(encoding="utf-8")) for o in ("once", "twice")]
+    assert reports[0]["input_records"] == reports[1]["input_records"] == 3
+    assert reports[1]["duplicates_removed"] == 0 and reports[1]["repeated_inputs"] == [str(a)]

@@ -42,6 +42,7 @@ from jaft.data.shards import (
     shards_from_json,
     shards_to_json,
     source_encoding,
+    unique_inputs,
 )
 from jaft.errors import JaftError
 
@@ -95,7 +96,10 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
 
     strict = config.strict or config.mode == "production"
     info: dict[str, Any] = {"mode": config.mode, "format": fmt, "strict": strict}
-    named = expand_inputs(inputs) if inputs else []
+    named, repeats = unique_inputs(expand_inputs(inputs) if inputs else [])
+    if repeats:
+        info["repeated_inputs"] = repeats
+        console.print(f"[yellow]listed more than once, read once: {', '.join(repeats)}[/]", highlight=False)
     check_inputs(named)
     sources = resolve_sources(named, config, info, console)
     train_sources = [s for s, val in sources if not val]

@@ -87,6 +87,23 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
+def unique_inputs(names: list[str]) -> tuple[list[str], list[str]]:
+    """``(names, repeats)``: each input once, in first-listed order, and the names left out because they
+    name an input already listed (the same path, another path to the same file, or a glob that
+    overlaps another), which would otherwise be read twice and counted as duplicates of themselves."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    repeats: list[str] = []
+    for name in names:
+        key = os.path.realpath(name) if os.path.exists(name) else name  # Hub names as written
+        if key in seen:
+            repeats.append(name)
+        else:
+            seen.add(key)
+            kept.append(name)
+    return kept, repeats
+
+
 def _no_match(pattern: str) -> str:
     """Why a glob matched nothing: a folder on its fixed part that cannot be read, or no such file."""
     fixed = Path(pattern)
