@@ -66,12 +66,13 @@ def poll(seconds: float, fn: Any, outputs: list, shared: dict[str, Any], inputs:
     every ``seconds`` while that tab stays selected, sending only the values that changed since this
     page's last refresh.
 
-    Why so frugal: Gradio's page re-copies the shown value of every output component on each event it
-    handles (its loading-status update), so four tabs polling every 1–2 s kept a whole core busy in
-    the browser (headless Chromium, while a training run logged its steps), taken from the run being
-    shown. Only the selected tab's timer runs (:func:`wire_polls`), and a value the page already
-    shows goes as ``gr.skip()`` (compared by ``repr``: strings, tables as lists, numbers; other
-    objects, a DataFrame or an update, are always sent: ``fn`` decides those itself).
+    Why so frugal: on each event it handles, Gradio's page deep-copies the shown value of the
+    components with a loading status (its ``update_loading_stati_state``, most of the page's time in a
+    Chromium CPU profile during a run), so four tabs ticking every 1–2 s cost the browser work on every
+    tick whatever was shown. Only the selected tab's timer runs (:func:`wire_polls`), and a value the
+    page already shows goes as ``gr.skip()`` (compared by ``repr``: strings, tables as lists, numbers;
+    other objects, a DataFrame or an update, are always sent: ``fn`` decides those itself). The core
+    the studio used to keep busy was mostly :func:`wire_changes`'s loop.
     """
     import gradio as gr
 
