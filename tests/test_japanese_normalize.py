@@ -35,6 +35,8 @@ from jaft.japanese.normalize import char_ratios, normalize_key, normalize_text, 
         ("ｘ＋１＝３", "x＋1＝3"),  # full-width operators are not letters or digits
         # encoding artefacts
         ("\ufeff本文", "本文"),
+        ("本\x00文", "本文"),  # NUL: a UTF-16 file read byte-wise, a C string's terminator
+        ("本\x00\x00文\x01", "本文\x01"),  # only NUL: other controls are left to the filters
         ("一行目\r\n二行目", "一行目\n二行目"),
         ("", ""),
         ("plain ascii", "plain ascii"),

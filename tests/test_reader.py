@@ -69,6 +69,18 @@ def test_requested_encoding_wins_and_unknown_codec_is_named(tmp_path):
         JapaneseDataConfig(encoding="nope")
 
 
+@pytest.mark.parametrize("codec", ["utf-8", "cp932", "euc_jp"])
+def test_a_sample_cut_inside_a_character_decides_like_the_whole_file(codec):
+    """A first line longer than the sample (no newline in it): the character the sample's end cuts in
+    two does not count against the encoding."""
+    text = "吾輩は猫である。名前はまだ無い。" * 50
+    data = text.encode(codec)
+    for cut in range(len(data) - 6, len(data)):
+        choice = decide_encoding_of_bytes(data[:cut])
+        assert choice.encoding == decide_encoding_of_bytes(data, complete=True).encoding, (codec, cut)
+    assert decide_encoding_of_bytes("吾輩".encode()[:-1], complete=True).encoding != "utf-8"  # whole: no excuse
+
+
 def test_undecidable_encoding_names_the_candidates_and_the_flag(tmp_path):
     path = tmp_path / "bin.txt"
     path.write_bytes(b"\x80\xff\xfe\x85\n")  # neither UTF-8, cp932 nor EUC-JP

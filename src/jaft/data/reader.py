@@ -149,6 +149,12 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
 _IMPLAUSIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\uf8f0-\uf8f3]")
 
 
+def _decode(sample: bytes, name: str, complete: bool) -> str:
+    """``sample`` decoded; when it is not the whole file, a character cut at its end (a first line
+    longer than the sample) is left out instead of failing the decode."""
+    return codecs.getincrementaldecoder(name)().decode(sample, final=complete)
+
+
 def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, complete: bool = False) -> EncodingChoice:
     """The encoding of a file from its first bytes (see the module docstring for the rule).
 
@@ -166,7 +172,7 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     if b"\x1b$B" in sample or b"\x1b$@" in sample:  # 7-bit, so it would pass as UTF-8
         return EncodingChoice("iso2022_jp", "escape_sequences")
     try:
-        sample.decode("utf-8")
+        _decode(sample, "utf-8", complete)
         return EncodingChoice("utf-8", "utf8")
     except UnicodeDecodeError:
         pass
@@ -185,7 +191,7 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     decodes = []
     for name in LEGACY_CANDIDATES:
         try:
-            text = sample.decode(name)
+            text = _decode(sample, name, complete)
         except UnicodeDecodeError:
             continue
         if not _IMPLAUSIBLE.search(text):
@@ -391,8 +397,11 @@ def input_problem(name: str) -> tuple[str, str] | None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        if looks_like_hub_name(name):
+        if looks_like_hub_name(name) and not path.parent.is_dir():
             return None
+        if looks_like_hub_name(name):  # data/corpus where data/ is a folder here: a mistyped local path
+            return "file_not_found", (f"file not found in the local folder {path.parent}/; check the path (a Hub "
+                                      "dataset of that name is read when no such folder is here)")
         link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
         return "file_not_found", f"file not found{link}; check the path (or pass a Hub dataset as owner/name)"
     except OSError as e:
@@ -452,7 +461,8 @@ def iter_items(
         return
     codec = choice.encoding or "utf-8"
     if kind == "csv":
-        yield from _iter_csv(path, name, codec, choice, progress, "\t" if path.suffix.lower() == ".tsv" else ",")
+        yield from _iter_csv(path, name, codec, choice, progress, "\t" if path.suffix.lower() == ".tsv" else ",",
+                             max_line_bytes)
     elif kind == "json":
         yield from _iter_json(path, name, codec, choice, progress)
     else:
@@ -506,9 +516,12 @@ def iter_stream_items(
 
 
 def _iter_csv(path: Path, name: str, codec: str, choice: EncodingChoice, progress: Progress,
-              delimiter: str) -> Iterator[Item | Reject]:
+              delimiter: str, max_field: int = 1_000_000) -> Iterator[Item | Reject]:
     """CSV/TSV through the csv module on decoded lines: line 1 is the header; a quoted field may
-    span lines (the record carries the line it starts on)."""
+    span lines (the record carries the line it starts on). A field may be as long as a JSON Lines
+    record (``max_field``, ``data.max_line_bytes``), not only the csv module's default 131,072
+    characters."""
+    csv.field_size_limit(max_field)  # process-wide: set for each file (one file is read at a time)
     pending: list[Reject] = []
     state = {"line": 0}
 
@@ -532,7 +545,12 @@ def _iter_csv(path: Path, name: str, codec: str, choice: EncodingChoice, progres
         except csv.Error as e:
             yield from pending
             pending.clear()
-            yield Reject(name, state["line"], "invalid_csv", f"unreadable CSV ({e}); fix the line")
+            if state["line"] > start:  # a field that ran on over lines: most likely a quote never closed
+                yield Reject(name, start, "invalid_csv",
+                             f"unreadable CSV: the record starting here runs on to line {state['line']} ({e}); "
+                             "a quote (\") opened on this line is probably never closed: close or double it")
+            else:
+                yield Reject(name, state["line"], "invalid_csv", f"unreadable CSV ({e}); fix the line")
             start = state["line"] + 1
             continue
         yield from pending

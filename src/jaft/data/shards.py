@@ -69,13 +69,15 @@ class Shard:
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Inputs with globs expanded (sorted, so the order is the same on every run and machine).
+    """Inputs with globs expanded (sorted, so the order is the same on every run and machine); a name
+    that exists as written is taken as is, glob characters (``[``, ``*``, ``?``) and all.
 
     Raises :class:`JaftError` for a glob that matches nothing.
     """
     out: list[str] = []
     for name in inputs:
-        if glob.has_magic(name):
+        # A file that exists under this very name (corpus[1].txt) is that file, not a pattern.
+        if glob.has_magic(name) and not os.path.lexists(name):
             # A broken symbolic link is kept, so check_inputs names it instead of it vanishing silently.
             matches = sorted(p for p in glob.glob(name, recursive=True)
                              if os.path.isfile(p) or (os.path.islink(p) and not os.path.exists(p)))
@@ -217,9 +219,55 @@ def _open_stream(path: Path) -> BinaryIO:
             import zstandard
         except ImportError:
             raise JaftError(f"{path}: reading .zst needs the zstandard package: pip install zstandard") from None
-        raw = path.open("rb")
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdStream(path.open("rb"), zstandard), 1 << 16)  # type: ignore[return-value]
     return path.open("rb")
+
+
+class _ZstdStream(io.RawIOBase):
+    """A ``.zst`` file's decompressed bytes, frame after frame (zstd writes several for large or
+    appended files). zstandard's own ``stream_reader`` ends quietly where a cut-short file ends, so a
+    truncated download would lose its tail without a word; here that raises ``EOFError`` (the reader
+    rejects the rest, naming the line), and bytes that are no zstd frame raise ``OSError``."""
+
+    def __init__(self, raw: BinaryIO, zstandard) -> None:
+        self.raw, self.error = raw, zstandard.ZstdError
+        self.dctx = zstandard.ZstdDecompressor()
+        self.dobj = self.dctx.decompressobj()
+        self.in_frame = False  # bytes of a frame fed and the frame not finished
+        self.buf, self.pos = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self.pos >= len(self.buf):
+            chunk = self.raw.read(1 << 17)
+            if not chunk:
+                if self.in_frame:
+                    raise EOFError("the .zst file ends in the middle of a compressed frame (cut short)")
+                return 0
+            self.buf, self.pos = self._decompress(chunk), 0
+        n = min(len(b), len(self.buf) - self.pos)
+        b[:n] = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def _decompress(self, chunk: bytes) -> bytes:
+        out = []
+        while chunk:
+            if self.dobj.eof:  # the next frame
+                self.dobj = self.dctx.decompressobj()
+            try:
+                out.append(self.dobj.decompress(chunk))
+            except self.error as e:
+                raise OSError(f"not a valid zstd stream ({e})") from None
+            self.in_frame = not self.dobj.eof
+            chunk = self.dobj.unused_data if self.dobj.eof else b""
+        return b"".join(out)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def decide_source_encoding(path: Path, requested: str | None = None) -> EncodingChoice:
@@ -272,7 +320,7 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | No
         choice = encoding or decide_source_encoding(path)
         f = _open_stream(path)
     except OSError as e:
-        yield Reject(shard.path, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
+        yield Reject(shard.path, 0, "unreadable", open_error(e, path))
         return
     with f:
         if shard.start:
@@ -288,6 +336,18 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | No
         except (OSError, EOFError) as e:  # truncated or corrupt compressed stream
             yield Reject(shard.path, number + 1, "unreadable",
                          f"cannot read past this point ({type(e).__name__}: {e}); re-download or recompress the file")
+
+
+def open_error(e: OSError, path: Path) -> str:
+    """The reject message for an input that cannot be opened: the system's reason (permissions), or
+    for a compressed file whose bytes are not that format (``gzip.BadGzipFile`` and the like carry no
+    ``strerror``) what it is not and the fix."""
+    if e.strerror:
+        return f"cannot read ({e.strerror}); check permissions"
+    kind = {".gz": "gzip", ".zst": "zstd"}.get(path.suffix.lower())
+    if kind is None:
+        return f"cannot read ({e}); check the file"
+    return f"not a {kind} file ({e}); re-download or recompress it, or rename it without {path.suffix}"
 
 
 def shards_to_json(shards: list[Shard]) -> str:

@@ -2,7 +2,7 @@
 
 Stored text gets :func:`normalize_text`: the few rewrites that never change what a sentence says
 (full-width ASCII letters and digits → half-width, half-width katakana → full-width, kana with a
-combining sound mark composed, BOM and CRLF). Full NFKC is *not* safe for stored text: it turns ``①`` into ``1``,
+combining sound mark composed, BOM, NUL and CRLF). Full NFKC is *not* safe for stored text: it turns ``①`` into ``1``,
 ``㈱`` into ``(株)`` and ``～`` into ``~``, and tools built on it (neologdn) delete ``〜`` so
 ``10時〜18時`` becomes ``10時18時``.
 
@@ -21,12 +21,14 @@ _FULLWIDTH_ALNUM = {
     **{0xFF21 + i: 0x41 + i for i in range(26)},  # Ａ-Ｚ
     **{0xFF41 + i: 0x61 + i for i in range(26)},  # ａ-ｚ
 }
-_STRIP = {0xFEFF: None}  # BOM / zero-width no-break space inside text is an encoding artefact
+# BOM / zero-width no-break space inside text is an encoding artefact; so is NUL (a UTF-16 file read
+# byte-wise, a C string's terminator copied along), which no tokenizer or viewer treats as text.
+_STRIP = {0xFEFF: None, 0x00: None}
 _SAFE_TABLE = {**_FULLWIDTH_ALNUM, **_STRIP}
 
 # The half-width katakana block, incl. its punctuation (｡｢｣､･) and sound marks (ﾞﾟ).
 _HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]+")
-_NEEDS_SAFE = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff61-\uff9f\ufeff\r\u3099\u309a]")
+_NEEDS_SAFE = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff61-\uff9f\ufeff\r\u3099\u309a\x00]")
 # Kana followed by a combining sound mark (か + U+3099) composes to one character (が). Whole-text NFC
 # is avoided on purpose: it maps CJK compatibility ideographs (U+F900–U+FAFF, used in names) to
 # their unified forms.
