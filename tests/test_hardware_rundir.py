@@ -45,6 +45,15 @@ def test_run_file_round_trip(tmp_path):
     assert not list(rd.path.glob(".*.tmp"))
 
 
+def test_recorded_command_pastes_back_into_a_shell(tmp_path, monkeypatch):
+    import shlex
+
+    argv = ["/venv/bin/jaft", "data", "prepare", "日本語 フォルダ/a.jsonl", "it's.txt", "--out", "出力 先"]
+    monkeypatch.setattr("sys.argv", argv)
+    rec = RunDir(tmp_path).write_run_file(stage="data", config={})
+    assert shlex.split(rec["command"]) == ["jaft", *argv[1:]]
+
+
 def test_metrics_survive_a_cut_line(tmp_path):
     rd = RunDir(tmp_path)
     rd.append_metrics({"step": 1, "loss": 2.0})

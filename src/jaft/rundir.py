@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shlex
 import subprocess
 import sys
 from importlib import metadata
@@ -109,7 +110,8 @@ class RunDir:
             "jaft_version": __version__,
             "stage": stage,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["jaft", *sys.argv[1:]]) if sys.argv and "jaft" in sys.argv[0] else None,
+            # Quoted for a shell, so it pastes back as it ran (paths with spaces or quotes).
+            "command": shlex.join(["jaft", *sys.argv[1:]]) if sys.argv and "jaft" in sys.argv[0] else None,
             "config": cfg,
             "applied": applied or {},
             "versions": library_versions(),

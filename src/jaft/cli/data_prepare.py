@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +14,8 @@ ORDER = 33
 def main(
     inputs: Annotated[
         list[str] | None,
-        typer.Argument(help="input files (.jsonl .json .txt .csv .parquet) or a Hub dataset name; "
+        typer.Argument(help="input files (.jsonl .json .txt .csv .tsv .parquet; .gz/.zst compressed), quoted globs "
+                            "('corpus/*.jsonl.zst'; a folder itself is refused) or a Hub dataset owner/name; "
                             "none: --mode picks the files under data.base_dir", show_default=False),
     ] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="output directory (train.jsonl, validation.jsonl, rejects.jsonl, report.json)")] = "",
@@ -22,7 +24,7 @@ def main(
     augment: Annotated[int | None, typer.Option("--augment", help="linguistic variants per record (style, particle omission, adverb, sentence ending, honorific); 0: none", show_default=False)] = None,
     val_ratio: Annotated[float | None, typer.Option("--val-ratio", help="share of records held out for validation (default 0.05)", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="seed for the split and the variants (same seed, same output)", show_default=False)] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding: auto (default: BOM, UTF-8, else cp932/euc_jp detected and reported) or a codec name such as cp932", show_default=False)] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="input encoding: auto (default: BOM incl. UTF-16/32, UTF-8, ISO-2022-JP, else cp932/euc_jp detected and reported) or a codec name such as cp932, utf-16", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="stop at the first bad record (exit 2, nothing written) instead of listing it in rejects.jsonl")] = False,
     base_dir: Annotated[str | None, typer.Option("--base-dir", help="where the mode looks for its source files (default dataset/deepseek-jp)", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="processes on this machine (default: the CPU count); the output does not depend on it", show_default=False)] = None,
@@ -44,7 +46,7 @@ def main(
     import json
 
     from jaft.config import load_run_config
-    from jaft.data.parallel import prepare_parallel
+    from jaft.data.parallel import WORK, prepare_parallel
     from jaft.errors import JaftError
 
     if not out:
@@ -57,7 +59,10 @@ def main(
                    "data.workers": workers, "data.executor": executor, "data.output_format": output_format},
         sets=set_,
     )
-    report = prepare_parallel(list(inputs or []), out, cfg.data, dry_run=dry_run)
+    try:
+        report = prepare_parallel(list(inputs or []), out, cfg.data, dry_run=dry_run)
+    except KeyboardInterrupt:
+        _interrupted(Path(cfg.data.cluster.work_dir) if cfg.data.cluster.work_dir else Path(out) / WORK)
     if dry_run and not json_out:
         _dry_run(report)
         return
@@ -65,6 +70,15 @@ def main(
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     _summary(report, out)
+
+
+def _interrupted(work: Path) -> None:
+    """Ctrl-C: say what is kept and how to go on (finished tasks are recorded in the work directory)."""
+    import sys
+
+    keep = f"; finished shards are kept in {work}: run the same command again to resume" if work.is_dir() else ""
+    print(f"\ninterrupted{keep}", file=sys.stderr)
+    raise typer.Exit(130)
 
 
 def _dry_run(plan: dict) -> None:

@@ -372,7 +372,9 @@ class LocalRunner:
         elapsed = time.perf_counter() - t0
         if stage.name == "admit":
             self.eta.admit_done(total / max(1, total_bytes), elapsed, self._admitted())
-        if self.console.is_terminal:  # one line per stage stays on screen; the whole run's time so far
+        # One line per finished stage stays on screen (and in a log under nohup, where no bar is drawn)
+        # with the whole run's time so far; a failed stage is told by the one error line instead.
+        if not failures:
             after = "" if following is None else f", ~{clock(self.eta.left(following, 0.0, 0.0))} left"
             self.console.print(f"[dim]prepare {label}: {done}/{stage.tasks} {what}{', ' + rate if rate else ''}, "
                                f"{elapsed:.1f} s (run: {clock(time.perf_counter() - started)}{after})[/]")

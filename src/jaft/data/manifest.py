@@ -16,8 +16,10 @@ last, so its presence means the run finished) has the counts, per source and in 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,25 @@ SPLITS = ("train", "validation", "rejects")
 # Intermediate folders of the work directory (removed when the run is done; logs are kept).
 WORK_DATA = ("admitted", "rejects_admit", "rejects_write", "tally_admit", "tally_write", "sig_exact", "dup_exact",
              "sig_minhash", "buckets", "clusters", "output", "offsets.json", "moved_to_validation.json")
+
+
+def output_clash(name: str, out: Path, work: Path) -> str | None:
+    """Why input ``name`` cannot be read by a run into ``out`` (work directory ``work``): it is a file
+    the run writes or replaces there (``train.jsonl``, ``report.json``, ``train/…``, ``jaft_run.yaml``)
+    or in its work directory, so the run would overwrite its own input and a re-run would read the
+    last run's outputs as input. None when it is elsewhere (a Hub name is never a clash)."""
+    if not Path(name).exists():
+        return None
+    path, out_r, work_r = Path(name).resolve(), out.resolve(), work.resolve()
+    if path.is_relative_to(work_r):
+        return f"is inside the run's work directory {work}"
+    if not path.is_relative_to(out_r):
+        return None
+    rel = path.relative_to(out_r).parts
+    written = {f"{s}.jsonl" for s in SPLITS} | {MANIFEST, REPORT, "jaft_run.yaml"}
+    if (len(rel) == 1 and rel[0] in written) or (len(rel) > 1 and rel[0] in SPLITS):
+        return f"is where this run writes its output in --out {out} (it would be overwritten or removed)"
+    return None
 
 
 def merge_tallies(texts: list[str]) -> dict[str, Any]:
@@ -68,7 +89,10 @@ def _join_gz(parts: list[Path], dest: Path) -> None:
 
     from jaft.fsutil import atomic_path
 
-    with atomic_path(dest) as tmp, tmp.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+    # filename="": the header would otherwise name the atomic write's random temporary file, and two
+    # identical runs would differ in bytes (and SHA-256).
+    with atomic_path(dest) as tmp, tmp.open("wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as out:
         for p in parts:
             if p.is_file():
                 with p.open("rb") as f:
@@ -98,8 +122,6 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
     files: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     rejects = [p for r in range(tasks) for p in (work / "rejects_admit" / f"{r:05d}.jsonl",
                                                  work / "rejects_write" / f"{r:05d}.jsonl")]
-    counts = {"train": c["train"], "validation": c["validation"],
-              "rejects": c["rejected"] + c["duplicates_removed"] + c["filtered"]}
     if c["validation"] == 0 and c["train"] and config.val_ratio > 0 and not info.get("validation_sources"):
         marker = work / "moved_to_validation.json"  # a finish task re-run after a kill moves nothing twice
         if marker.is_file():
@@ -109,6 +131,8 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
             _write_json(marker, moved)
         c["train"] -= moved
         c["validation"] += moved
+    counts = {"train": c["train"], "validation": c["validation"],  # after the move (manifest = files)
+              "rejects": c["rejected"] + c["duplicates_removed"] + c["filtered"]}
     _remove_other_layout(out, fmt)
     if fmt == "jsonl":
         for split in ("train", "validation"):
@@ -130,11 +154,11 @@ def finalize(out: Path, work: Path, tasks: int, config: JapaneseDataConfig, info
             _join_gz(rejects[2 * r : 2 * r + 2], out / "rejects" / f"{r:05d}.jsonl.gz")
         for split in SPLITS:  # shards of an earlier run with more shards or another format
             names = {f"{r:05d}.jsonl.gz" for r in range(tasks)} if split == "rejects" else keep
-            for p in (out / split).glob("*"):
+            for p in _shard_files(out / split):
                 if p.name not in names:
                     p.unlink()
         for split in SPLITS:
-            for p in sorted((out / split).glob("*")):
+            for p in _shard_files(out / split):
                 files[split].append({"path": f"{split}/{p.name}", "records": _count(p), "bytes": p.stat().st_size,
                                      "sha256": _sha256(p)})
     report = _report(t, config, info)
@@ -184,7 +208,7 @@ def _move_last_group(output: Path, tasks: int, ext: str) -> int:
                 with path.open("wb") as raw:
                     data = "".join(part).encode("utf-8")
                     if ext.endswith(".gz"):
-                        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
                             gz.write(data)
                     else:
                         raw.write(data)
@@ -192,11 +216,26 @@ def _move_last_group(output: Path, tasks: int, ext: str) -> int:
     return 0
 
 
+_SHARD_NAME = re.compile(r"\d{5}\.(?:jsonl|jsonl\.gz|parquet)")
+
+
+def _shard_files(folder: Path) -> list[Path]:
+    """The shard files a run writes into an output folder (``00012.jsonl.gz``), sorted; anything else a
+    user keeps there (a README, their own data) is not jaft's to list or remove."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and _SHARD_NAME.fullmatch(p.name))
+
+
 def _remove_other_layout(out: Path, fmt: str) -> None:
-    """An earlier run into ``out`` in the other layout (joined files vs shard folders) is replaced."""
+    """An earlier run into ``out`` in the other layout (joined files vs shard folders) is replaced:
+    only the files such a run writes, and a shard folder only once nothing else is left in it."""
     for split in SPLITS:
         if fmt == "jsonl":
-            shutil.rmtree(out / split, ignore_errors=True)
+            for p in _shard_files(out / split):
+                p.unlink()
+            with contextlib.suppress(OSError):  # not empty (the user's own files) or not there
+                (out / split).rmdir()
         else:
             (out / f"{split}.jsonl").unlink(missing_ok=True)
 
@@ -222,7 +261,9 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _report(t: dict[str, Any], config: JapaneseDataConfig, info: dict[str, Any]) -> dict[str, Any]:
     c = t["counts"]
-    per_source = {src: source_counts(s) for src, s in t["per_source"].items()}
+    # Every input in input order, one without a record (only blank lines) with zeros.
+    listed = dict.fromkeys([*info.get("sources", []), *info.get("validation_sources", []), *t["per_source"]])
+    per_source = {src: source_counts(t["per_source"].get(src, {})) for src in listed}
     seconds = info.pop("seconds", None)
     report: dict[str, Any] = {
         **{k: c.get(k, 0) for k in ("input_records", "kept", "rejected", "duplicates_removed", "filtered",

@@ -94,14 +94,15 @@ class Tally:
 
 
 class _Lines:
-    """One task's JSON Lines output: gzip with a fixed header time (byte-identical reruns) or plain,
-    written under a temporary name and renamed when the task ends."""
+    """One task's JSON Lines output: gzip with a fixed header time and no file name in it (byte-identical
+    reruns) or plain, written under a temporary name and renamed when the task ends."""
 
     def __init__(self, folder, name: str, compress: bool) -> None:
         self.folder, self.name = folder, name
         self.tmp = f"{name}.tmp"
         self.raw = folder.open(self.tmp, "wb")
-        self.f = gzip.GzipFile(fileobj=self.raw, mode="wb", mtime=0, compresslevel=6) if compress else self.raw
+        self.f = (gzip.GzipFile(filename="", fileobj=self.raw, mode="wb", mtime=0, compresslevel=6) if compress
+                  else self.raw)
         self.buf = io.BytesIO()
         self.count = 0
 

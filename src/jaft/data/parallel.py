@@ -22,16 +22,19 @@ unfinished tasks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jaft.config.data import JapaneseDataConfig
+from jaft.data.manifest import output_clash
 from jaft.data.reader import EncodingChoice
 from jaft.data.shards import (
     Shard,
@@ -73,8 +76,24 @@ class Plan:
     def fingerprint(self) -> str:
         cfg = self.config.model_dump(mode="json", exclude={"workers", "executor", "cluster"})
         encodings = {k: v.as_report() for k, v in self.encodings.items()}
-        blob = json.dumps([shards_to_json(self.shards), cfg, self.fmt, self.strict, encodings], sort_keys=True)
+        blob = json.dumps([shards_to_json(self.shards), cfg, self.fmt, self.strict, encodings, _stamps(self.shards)],
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _stamps(shards: list[Shard]) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each input file: an input edited after a killed run (even to
+    the same size, as a 〜 → ～ fix is) makes the next run start over instead of resuming on old work.
+    Hub datasets have none (their revision is the name's business)."""
+    out: dict[str, list[int]] = {}
+    for s in shards:
+        if s.path not in out:
+            try:
+                st = os.stat(s.path)
+            except OSError:
+                continue
+            out[s.path] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def require_datatrove(executor: str = "local") -> None:
@@ -101,6 +120,11 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
         info["repeated_inputs"] = repeats
         console.print(f"[yellow]listed more than once, read once: {', '.join(repeats)}[/]", highlight=False)
     check_inputs(named)
+    work = Path(config.cluster.work_dir) if config.cluster.work_dir else out / WORK
+    for name in named:
+        clash = output_clash(name, out, work)
+        if clash:
+            raise JaftError(f"{name}: {clash}; move the input out of it or choose another --out")
     sources = resolve_sources(named, config, info, console)
     train_sources = [s for s, val in sources if not val]
     val_sources = [s for s, val in sources if val]
@@ -118,7 +142,6 @@ def make_plan(inputs: list[str], out: Path, config: JapaneseDataConfig, fmt: str
     info.update(sources=train_sources, validation_sources=val_sources, shards=len(shards),
                 shard_bytes=shard_bytes, executor=config.executor,
                 encodings={k: v.as_report() for k, v in encodings.items()})
-    work = Path(config.cluster.work_dir) if config.cluster.work_dir else out / WORK
     return Plan(out, work, shards, config, fmt, strict, info, encodings)
 
 
@@ -262,6 +285,12 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     # report.json's seconds are this run's; a resumed run says so and gives no rate (part of the work
     # was done by a run whose time is unknown: it was killed).
     plan.info["started"] = time.time()
+    with _run_lock(out, fresh):
+        return _run_local(plan, out, fresh, console)
+
+
+def _run_local(plan: Plan, out: Path, fresh: list[Path], console) -> dict[str, Any]:
+    config = plan.config
     if _start(plan):
         plan.info["resumed"] = True
     stages = build_stages(plan)
@@ -284,6 +313,34 @@ def prepare_parallel(inputs: list[str], out_dir: str | Path, config: JapaneseDat
     report["workers"] = workers
     shutil.rmtree(plan.work, ignore_errors=True)
     return report
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path, fresh: list[Path]) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` (``flock`` on the folder itself, released when the process ends,
+    even by SIGKILL) while a local run writes into it: a second run into the same folder would remove
+    the first one's work directory (other settings) or race it on the same tasks (same settings)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; runs into one folder are the user's to keep apart
+        yield
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise JaftError(f"{e.filename or out}: cannot create the output ({e.strerror}); choose another --out") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if out in fresh and not any(out.iterdir()):
+                out.rmdir()
+            raise JaftError(f"{out}: another jaft data prepare is writing into this folder; wait for it to end "
+                            "or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _start(plan: Plan) -> bool:
