@@ -214,6 +214,33 @@ def _parallel_child(workers: int, mode: str, copies: int, n: int) -> dict:
     return result
 
 
+def _breakdown_child(n: int) -> dict:
+    """Where a record's CPU time goes in the write stage's variant work, on the corpus lines in this
+    fresh process (CPU seconds, the faster of two passes each): fugashi's raw parse, jaft's parse (the
+    same analysis, printing only the fields the rules read), the parse split into columns
+    (``analyze_tokens``), plus sentence spans (``Analysed``), plus the variant rules for 2 variants
+    (``variants_of_fields``)."""
+    import fugashi
+
+    from jaft.japanese.analyzer import analyze_tokens, tagger
+    from jaft.japanese.augment import Analysed, variants_of_fields
+
+    lines = _lines(n or None)
+    raw, ours = fugashi.Tagger(), tagger()
+    steps = {"raw": raw.parse, "parse": ours.parse, "analyze": analyze_tokens, "analysed": Analysed,
+             "variants": lambda line: variants_of_fields([line], AUGMENT, seed=0)}
+    out: dict = {"lines": len(lines)}
+    def each(fn) -> None:  # results dropped as they come: held, millions of objects slow the collector
+        for line in lines:
+            fn(line)
+
+    for _ in range(2):  # passes interleaved: a slow spell of a shared machine hits every step alike
+        for name, fn in steps.items():
+            cpu = _timed(lambda fn=fn: each(fn))[0]
+            out[name] = min(out.get(name, cpu), cpu)
+    return out
+
+
 def _run_parallel_child(workers: int, mode: str, copies: int, n: int) -> dict:
     r = subprocess.run([sys.executable, "-m", "bench.data", "parallel", str(workers), mode, str(copies), str(n)],
                        capture_output=True, text=True, cwd=ROOT, timeout=7200)
@@ -232,6 +259,16 @@ def parallel_section(n: int = 0) -> str:
     one, two = (min(runs[w], key=lambda r: r["wall"]) for w in (1, 2))
     rate1, rate2 = one["lines"] / one["wall"], two["lines"] / two["wall"]
     raw = one["lines"] / min(r["raw"] for r in runs[1] + runs[2])
+    parts = json.loads(subprocess.run([sys.executable, "-m", "bench.data", "breakdown", str(n)], capture_output=True,
+                                      text=True, cwd=ROOT, timeout=3600, check=True).stdout.strip().splitlines()[-1])
+    unit = parts["raw"]  # one raw parse of every line
+    cpu1 = one["cpu"] * parts["lines"] / one["lines"]
+    shares = [("MeCab's analysis (jaft's output format)", parts["parse"]),
+              ("its output split into columns and offsets", parts["analyze"] - parts["parse"]),
+              ("sentence spans", parts["analysed"] - parts["analyze"]),
+              (f"variant rules ({AUGMENT} variants a record)", parts["variants"] - parts["analysed"]),
+              ("the rest, by difference (read, validate, normalize, filters, dedup, JSON in and out, stages and "
+               "workers; and the parts above costing more inside the run than alone)", cpu1 - parts["variants"])]
     curve = [_run_parallel_child(2, "development", k, n) for k in SCALE_COPIES]
     rows = [f"| {r['copies']}× | {r['lines']:,} | {r['shards']} | {r['kept']:,} | {r['duplicates_removed']:,} | "
             f"{r['lines'] / r['wall']:,.0f} | {r['main_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} |" for r in curve]
@@ -255,6 +292,14 @@ def parallel_section(n: int = 0) -> str:
         "worker. Equal CPU seconds for 1 and 2 workers mean the split costs nothing extra; then the wall-clock "
         "ratio only reflects how many cores the run really got. Same output for 1 and 2 workers "
         "(tests/test_data_parallel.py checks the files byte for byte).",
+        "",
+        "Where the 1-worker run's CPU time goes, in units of one raw `Tagger.parse` of every line (the aim "
+        "of 0.33 per worker allows 3.0 units in all; in-process timings on the same lines, the faster of two passes):",
+        "",
+        "| part | CPU s | raw-parse units |",
+        "|---|---|---|",
+        *(f"| {name} | {sec:.2f} | {sec / unit:.2f} |" for name, sec in shares),
+        f"| whole run (1 worker) | {cpu1:.2f} | {cpu1 / unit:.2f} |",
         "",
         "Memory, 2 workers, development mode, the corpus repeated with per-copy perturbation (a third exact "
         "duplicates, a third near duplicates, a third new text):",
@@ -341,6 +386,8 @@ if __name__ == "__main__":
         print(json.dumps(_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     elif len(sys.argv) >= 6 and sys.argv[1] == "parallel":
         print(json.dumps(_parallel_child(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "breakdown":
+        print(json.dumps(_breakdown_child(int(sys.argv[2]))))
     elif len(sys.argv) >= 2 and sys.argv[1] == "parallel-only":  # python -m bench.data parallel-only [N]
         print(parallel_section(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
     else:
