@@ -397,7 +397,8 @@ def input_problem(name: str) -> tuple[str, str] | None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        if looks_like_hub_name(name) and not path.parent.is_dir():
+        local_folder = name not in HUB_ALIASES and path.parent != Path(".") and path.parent.is_dir()
+        if looks_like_hub_name(name) and not local_folder:
             return None
         if looks_like_hub_name(name):  # data/corpus where data/ is a folder here: a mistyped local path
             return "file_not_found", (f"file not found in the local folder {path.parent}/; check the path (a Hub "
