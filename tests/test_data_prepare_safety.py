@@ -206,10 +206,16 @@ def test_csv_a_quote_never_closed_is_named_where_it_opens_and_long_fields_are_re
     assert report["reasons"].get("invalid_csv", 0) == 0 and report["input_records"] == 1
 
 
-def test_a_missing_path_in_a_local_folder_is_not_taken_for_a_hub_dataset(tmp_path):
+def test_a_missing_path_in_a_local_folder_is_not_taken_for_a_hub_dataset(tmp_path, monkeypatch):
+    from jaft.data.reader import input_problem
+
     (tmp_path / "mydir").mkdir()
     r = run_jaft("data", "prepare", "mydir/corpus", "--out", "o", cwd=tmp_path)
     assert_clean_error(r, "mydir/corpus", "file not found")
+    monkeypatch.chdir(tmp_path)
+    for name, hub in [("mydir/corpus", False), ("owner/set", True), ("gsm8k", True), ("competition_math", True),
+                      ("qwedsacf/competition_math", True), ("corpus", False), ("mydir/corpus.jsonl", False)]:
+        assert (input_problem(name) is None) == hub, name
 
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
