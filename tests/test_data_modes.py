@@ -36,6 +36,27 @@ def test_production_with_every_source(tmp_path):
     assert [p.name for p in src.train] == PRODUCTION_FILES and not src.bundled
 
 
+def test_a_source_shipped_compressed_stands_for_its_name(tmp_path):
+    import gzip
+
+    _write(tmp_path, PRODUCTION_FILES)
+    for name, suffix in ((PRODUCTION_FILES[0], ".gz"), (PRODUCTION_FILES[1], ".zst")):
+        plain = tmp_path / name
+        data = plain.read_bytes()
+        if suffix == ".gz":
+            (tmp_path / (name + suffix)).write_bytes(gzip.compress(data))
+        else:
+            zstandard = pytest.importorskip("zstandard")
+            (tmp_path / (name + suffix)).write_bytes(zstandard.ZstdCompressor().compress(data))
+        plain.unlink()
+    src = DatasetManager(JapaneseDataConfig(mode="production", base_dir=str(tmp_path))).resolve()
+    assert [p.name for p in src.train] == [PRODUCTION_FILES[0] + ".gz", PRODUCTION_FILES[1] + ".zst",
+                                            *PRODUCTION_FILES[2:]]
+    (tmp_path / (PRODUCTION_FILES[1] + ".zst")).unlink()  # neither form: still missing, by its plain name
+    with pytest.raises(JaftError, match=PRODUCTION_FILES[1]):
+        DatasetManager(JapaneseDataConfig(mode="production", base_dir=str(tmp_path))).resolve()
+
+
 def test_development_uses_what_exists(tmp_path):
     _write(tmp_path, DEVELOPMENT_FILES[1:2])
     src = DatasetManager(JapaneseDataConfig(mode="development", base_dir=str(tmp_path))).resolve()

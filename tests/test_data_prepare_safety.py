@@ -182,6 +182,16 @@ def test_a_compressed_name_on_plain_bytes_says_what_it_is_not(tmp_path, name, co
     assert report["input_records"] == 1
 
 
+def test_an_xlsx_is_one_reject_that_says_to_save_it_as_csv(tmp_path):
+    book = tmp_path / "book.xlsx"
+    book.write_bytes(b"PK\x03\x04" + bytes(2000) + b"\n" + bytes(2000))
+    report = run([book], tmp_path / "o", workers=2, shard_bytes=1000)
+    (reject,) = [json.loads(line) for line in (tmp_path / "o" / "rejects.jsonl").open(encoding="utf-8")]
+    assert reject["reason"] == "not_text" and "save it as CSV" in reject["message"]
+    assert report["input_records"] == 1
+    assert_clean_error(run_jaft("data", "prepare", str(book), "--out", str(tmp_path / "s"), "--strict"), "save it as CSV")
+
+
 def test_every_input_is_in_per_source_even_without_a_record(tmp_path):
     blank, a = tmp_path / "blank.txt", tmp_path / "a.jsonl"
     blank.write_text("\n\n  \n", encoding="utf-8")

@@ -81,6 +81,23 @@ def test_a_sample_cut_inside_a_character_decides_like_the_whole_file(codec):
     assert decide_encoding_of_bytes("吾輩".encode()[:-1], complete=True).encoding != "utf-8"  # whole: no excuse
 
 
+def test_utf16_without_a_bom_and_an_xlsx_get_the_right_advice(tmp_path):
+    text = "吾輩は猫である。名前はまだ無い。\n今日は雨が降っています。\n"
+    for codec in ("utf_16_le", "utf_16_be"):
+        choice = decide_encoding_of_bytes(text.encode(codec), complete=True)
+        assert not choice.decided and choice.candidates == (codec,), codec
+        hint = choice.hint("a.txt")
+        assert f"--encoding {codec}" in hint and "UTF-16" in hint
+        path = tmp_path / f"{codec}.txt"
+        path.write_bytes(text.encode(codec))
+        assert read_texts([path], encoding=codec) == text.splitlines()  # the advice works
+    assert decide_encoding_of_bytes("普通の文。\n".encode(), complete=True).encoding == "utf-8"  # no NUL: as before
+    xlsx = tmp_path / "book.xlsx"
+    xlsx.write_bytes(b"PK\x03\x04" + bytes(200))
+    (reject,) = iter_items(xlsx)
+    assert isinstance(reject, Reject) and reject.reason == "not_text" and "save it as CSV" in reject.message
+
+
 def test_undecidable_encoding_names_the_candidates_and_the_flag(tmp_path):
     path = tmp_path / "bin.txt"
     path.write_bytes(b"\x80\xff\xfe\x85\n")  # neither UTF-8, cp932 nor EUC-JP

@@ -3,7 +3,8 @@
 Used when ``jaft data prepare`` is given no input files:
 
 - ``production``: every configured source under ``base_dir`` must exist (Wikipedia, CC-100, OSCAR,
-  Aozora Bunko, news, technical documents by default); otherwise the run stops, naming each one.
+  Aozora Bunko, news, technical documents by default), as named or compressed (``NAME.gz`` /
+  ``NAME.zst``); otherwise the run stops, naming each one.
 - ``development``: at least one of its sources (Wikipedia, CC-100, dialogue) must exist; if none
   does, the bundled samples are used instead, with a loud warning.
 - ``trial``: the bundled samples, always.
@@ -35,8 +36,16 @@ class DatasetManager:
         self.base_dir = Path(config.base_dir)
 
     def _path(self, name: str) -> Path:
+        """``base_dir / name``, or its ``.gz`` / ``.zst`` form when only that is there (corpora ship
+        compressed: ``wikipedia_ja.jsonl.gz`` stands for ``wikipedia_ja.jsonl``)."""
         p = Path(name)
-        return p if p.is_absolute() else self.base_dir / p
+        p = p if p.is_absolute() else self.base_dir / p
+        if not p.is_file():
+            for suffix in (".gz", ".zst"):
+                packed = p.with_name(p.name + suffix)
+                if packed.is_file():
+                    return packed
+        return p
 
     def resolve(self) -> Sources:
         from jaft.data.samples import training_files

@@ -91,6 +91,7 @@ class EncodingChoice:
 
     encoding: str | None
     how: str  # requested | bom | utf8 | utf8_with_bad_lines | escape_sequences | only_candidate | detected | undecided
+    # | not_text
     detail: str = ""
     candidates: tuple[str, ...] = field(default_factory=tuple)
 
@@ -104,7 +105,10 @@ class EncodingChoice:
         return f"{self.encoding} ({self.how}{': ' + self.detail if self.detail else ''})"
 
     def hint(self, path: str) -> str:
-        """One line: the candidates and the flag to pass (for an undecided encoding)."""
+        """One line: the candidates and the flag to pass (for an undecided encoding), or for a file that
+        is no text at all (an .xlsx) what to save it as."""
+        if self.how == "not_text":
+            return f"{path}: {self.detail}; save it as CSV (UTF-8) or JSON Lines and pass that file"
         cands = self.candidates or LEGACY_CANDIDATES
         return (f"{path}: cannot decide the encoding ({self.detail or 'not UTF-8'}; candidates: {', '.join(cands)}); "
                 f"pass --encoding {cands[0]} (or set data.encoding), or convert the file: "
@@ -155,6 +159,16 @@ def _decode(sample: bytes, name: str, complete: bool) -> str:
     return codecs.getincrementaldecoder(name)().decode(sample, final=complete)
 
 
+_NOT_TEXT_MAGIC = (b"PK\x03\x04",)  # ZIP: .xlsx, .docx, .zip
+
+
+def _plausible(sample: bytes, name: str, complete: bool) -> bool:
+    try:
+        return not _IMPLAUSIBLE.search(_decode(sample, name, complete))
+    except UnicodeDecodeError:
+        return False
+
+
 def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, complete: bool = False) -> EncodingChoice:
     """The encoding of a file from its first bytes (see the module docstring for the rule).
 
@@ -169,6 +183,13 @@ def decide_encoding_of_bytes(sample: bytes, requested: str | None = None, *, com
     if not complete:  # a character cut at the end of the sample must not count against an encoding
         cut = sample.rfind(b"\n")
         sample = sample[: cut + 1] if cut > 0 else sample
+    if sample.startswith(_NOT_TEXT_MAGIC):
+        return EncodingChoice(None, "not_text", "a ZIP archive such as an Excel .xlsx, not text")
+    if b"\x00" in sample:  # text never holds NUL bytes; UTF-16 without a BOM does, in every ASCII character
+        wide = [name for name, nl in (("utf_16_le", b"\n\x00"), ("utf_16_be", b"\x00\n"))
+                if nl in sample and _plausible(sample, name, complete)]
+        if wide:
+            return EncodingChoice(None, "undecided", "NUL bytes: UTF-16 without a BOM", tuple(wide))
     if b"\x1b$B" in sample or b"\x1b$@" in sample:  # 7-bit, so it would pass as UTF-8
         return EncodingChoice("iso2022_jp", "escape_sequences")
     try:
@@ -459,6 +480,9 @@ def iter_items(
         return
     except OSError as e:
         yield Reject(name, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
+        return
+    if choice.how == "not_text":
+        yield Reject(name, 0, "not_text", choice.hint(name).split(": ", 1)[1])
         return
     codec = choice.encoding or "utf-8"
     if kind == "csv":

@@ -318,6 +318,10 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | No
         return
     try:
         choice = encoding or decide_source_encoding(path)
+        if choice.how == "not_text":  # an .xlsx and the like: one reject for the file (from its first shard)
+            if not shard.start:
+                yield Reject(shard.path, 0, "not_text", choice.hint(shard.path).split(": ", 1)[1])
+            return
         f = _open_stream(path)
     except OSError as e:
         yield Reject(shard.path, 0, "unreadable", open_error(e, path))
