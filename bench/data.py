@@ -230,6 +230,7 @@ def _breakdown_child(n: int) -> dict:
     steps = {"raw": raw.parse, "parse": ours.parse, "analyze": analyze_tokens, "analysed": Analysed,
              "variants": lambda line: variants_of_fields([line], AUGMENT, seed=0)}
     out: dict = {"lines": len(lines)}
+
     def each(fn) -> None:  # results dropped as they come: held, millions of objects slow the collector
         for line in lines:
             fn(line)
@@ -294,7 +295,8 @@ def parallel_section(n: int = 0) -> str:
         "(tests/test_data_parallel.py checks the files byte for byte).",
         "",
         "Where the 1-worker run's CPU time goes, in units of one raw `Tagger.parse` of every line (the aim "
-        "of 0.33 per worker allows 3.0 units in all; in-process timings on the same lines, the faster of two passes):",
+        "of 0.33 per worker allows 3.0 units in all; in-process timings on the same lines, the faster of two passes; "
+        f"the parts vary every line, the run only its {one['kept']:,} kept records, so the rest is a little low):",
         "",
         "| part | CPU s | raw-parse units |",
         "|---|---|---|",

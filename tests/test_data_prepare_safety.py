@@ -217,7 +217,7 @@ def test_csv_a_quote_never_closed_is_named_where_it_opens_and_long_fields_are_re
 
 
 def test_a_missing_path_in_a_local_folder_is_not_taken_for_a_hub_dataset(tmp_path, monkeypatch):
-    from jaft.data.reader import input_problem
+    from jaft.data.reader import input_problem, looks_like_hub_name
 
     (tmp_path / "mydir").mkdir()
     r = run_jaft("data", "prepare", "mydir/corpus", "--out", "o", cwd=tmp_path)
@@ -226,6 +226,14 @@ def test_a_missing_path_in_a_local_folder_is_not_taken_for_a_hub_dataset(tmp_pat
     for name, hub in [("mydir/corpus", False), ("owner/set", True), ("gsm8k", True), ("competition_math", True),
                       ("qwedsacf/competition_math", True), ("corpus", False), ("mydir/corpus.jsonl", False)]:
         assert (input_problem(name) is None) == hub, name
+        assert looks_like_hub_name(name) == hub, name  # the one rule every reader of inputs shares
+    # jaft train --data reads inputs by the same rule: a mistyped local path is not sent to the Hub
+    from jaft.config import load_run_config
+    from jaft.errors import JaftError
+    from jaft.train.data import prepare_inputs
+
+    with pytest.raises(JaftError, match="mydir/corpus: no such file"):
+        prepare_inputs(load_run_config(), ["mydir/corpus"], tmp_path / "w")
 
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):

@@ -306,13 +306,18 @@ def _run_local(plan: Plan, out: Path, fresh: list[Path], console) -> dict[str, A
     try:
         LocalRunner(plan, workers, console).run(stages)
     except JaftError:
-        if out in fresh and out.is_dir() and not any(out.iterdir()):  # bad input: leave no empty --out behind
-            out.rmdir()
+        _drop_if_fresh(out, fresh)  # bad input: leave no empty --out behind
         raise
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     report["workers"] = workers
     shutil.rmtree(plan.work, ignore_errors=True)
     return report
+
+
+def _drop_if_fresh(out: Path, fresh: list[Path]) -> None:
+    """Remove ``out`` when this run created it and left nothing in it."""
+    if out in fresh and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 @contextlib.contextmanager
@@ -334,8 +339,7 @@ def _run_lock(out: Path, fresh: list[Path]) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            if out in fresh and not any(out.iterdir()):
-                out.rmdir()
+            _drop_if_fresh(out, fresh)
             raise JaftError(f"{out}: another jaft data prepare is writing into this folder; wait for it to end "
                             "or choose another --out") from None
         yield

@@ -105,12 +105,16 @@ class EncodingChoice:
         return f"{self.encoding} ({self.how}{': ' + self.detail if self.detail else ''})"
 
     def hint(self, path: str) -> str:
-        """One line: the candidates and the flag to pass (for an undecided encoding), or for a file that
-        is no text at all (an .xlsx) what to save it as."""
+        """One line: ``path`` and :meth:`fix`."""
+        return f"{path}: {self.fix()}"
+
+    def fix(self) -> str:
+        """For an undecided encoding, the candidates and the flag to pass; for a file that is no text at
+        all (an .xlsx), what to save it as."""
         if self.how == "not_text":
-            return f"{path}: {self.detail}; save it as CSV (UTF-8) or JSON Lines and pass that file"
+            return f"{self.detail}; save it as CSV (UTF-8) or JSON Lines and pass that file"
         cands = self.candidates or LEGACY_CANDIDATES
-        return (f"{path}: cannot decide the encoding ({self.detail or 'not UTF-8'}; candidates: {', '.join(cands)}); "
+        return (f"cannot decide the encoding ({self.detail or 'not UTF-8'}; candidates: {', '.join(cands)}); "
                 f"pass --encoding {cands[0]} (or set data.encoding), or convert the file: "
                 f"iconv -f {cands[0].upper().replace('_', '-')} -t UTF-8")
 
@@ -131,8 +135,15 @@ def _noop(_: int) -> None:
 
 
 def looks_like_hub_name(name: str) -> bool:
-    """``owner/name`` without a file suffix, or one of the seed's public set names (``gsm8k``)."""
-    return name in HUB_ALIASES or (bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and not Path(name).suffix)
+    """One of the seed's public set names (``gsm8k``), or ``owner/name`` without a file suffix whose
+    ``owner`` is not a folder here: ``data/corpus`` beside a local ``data/`` is a mistyped file, not a
+    dataset to fetch from the Hub."""
+    if name in HUB_ALIASES:
+        return True
+    return bool(_HUB_SHAPE.fullmatch(name)) and not Path(name).suffix and not Path(name).parent.is_dir()
+
+
+_HUB_SHAPE = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def canonical_encoding(name: str) -> str:
@@ -285,8 +296,7 @@ def _not_decodable(name: str, number: int, raw: bytes, encoding: str, err: Unico
                    choice: EncodingChoice | None) -> Reject:
     where = f"byte 0x{raw[err.start]:02x} at column {err.start + 1}" if err.start < len(raw) else "truncated character"
     if choice is not None and not choice.decided:
-        fix = choice.hint(name).split(": ", 1)[1]
-        return Reject(name, number, "undecodable", f"not valid {encoding} ({where}); {fix}",
+        return Reject(name, number, "undecodable", f"not valid {encoding} ({where}); {choice.fix()}",
                       raw[:200].decode(encoding, "replace"))
     if encoding == "utf-8":
         if err.reason == "unexpected end of data":  # the line ends inside a character
@@ -418,10 +428,9 @@ def input_problem(name: str) -> tuple[str, str] | None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        local_folder = name not in HUB_ALIASES and path.parent != Path(".") and path.parent.is_dir()
-        if looks_like_hub_name(name) and not local_folder:
+        if looks_like_hub_name(name):
             return None
-        if looks_like_hub_name(name):  # data/corpus where data/ is a folder here: a mistyped local path
+        if _HUB_SHAPE.fullmatch(name) and not path.suffix:  # owner/name shape, but owner is a folder here
             return "file_not_found", (f"file not found in the local folder {path.parent}/; check the path (a Hub "
                                       "dataset of that name is read when no such folder is here)")
         link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
@@ -438,6 +447,18 @@ def input_problem(name: str) -> tuple[str, str] | None:
     except OSError as e:
         return "unreadable", f"cannot read ({e.strerror}); check its permissions"
     return None
+
+
+def open_error(e: OSError, path: Path) -> str:
+    """The reject message for an input that cannot be opened: the system's reason (permissions), or
+    for a compressed file whose bytes are not that format (``gzip.BadGzipFile`` and the like carry no
+    ``strerror``) what it is not and the fix."""
+    if e.strerror:
+        return f"cannot read ({e.strerror}); check permissions"
+    kind = {".gz": "gzip", ".zst": "zstd"}.get(path.suffix.lower())
+    if kind is None:
+        return f"cannot read ({e}); check the file"
+    return f"not a {kind} file ({e}); re-download or recompress it, or rename it without {path.suffix}"
 
 
 def iter_items(
@@ -479,10 +500,10 @@ def iter_items(
         yield Reject(name, 0, "unknown_encoding", f"--encoding {encoding}: unknown codec; use e.g. utf-8, cp932, euc_jp")
         return
     except OSError as e:
-        yield Reject(name, 0, "unreadable", f"cannot read ({e.strerror}); check permissions")
+        yield Reject(name, 0, "unreadable", open_error(e, path))
         return
     if choice.how == "not_text":
-        yield Reject(name, 0, "not_text", choice.hint(name).split(": ", 1)[1])
+        yield Reject(name, 0, "not_text", choice.fix())
         return
     codec = choice.encoding or "utf-8"
     if kind == "csv":

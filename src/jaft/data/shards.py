@@ -37,6 +37,7 @@ from jaft.data.reader import (
     file_kind,
     iter_items,
     iter_stream_items,
+    open_error,
     splits_at_newline,
 )
 from jaft.errors import JaftError
@@ -320,7 +321,7 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | No
         choice = encoding or decide_source_encoding(path)
         if choice.how == "not_text":  # an .xlsx and the like: one reject for the file (from its first shard)
             if not shard.start:
-                yield Reject(shard.path, 0, "not_text", choice.hint(shard.path).split(": ", 1)[1])
+                yield Reject(shard.path, 0, "not_text", choice.fix())
             return
         f = _open_stream(path)
     except OSError as e:
@@ -340,18 +341,6 @@ def iter_shard(shard: Shard, fmt: str = "auto", *, encoding: EncodingChoice | No
         except (OSError, EOFError) as e:  # truncated or corrupt compressed stream
             yield Reject(shard.path, number + 1, "unreadable",
                          f"cannot read past this point ({type(e).__name__}: {e}); re-download or recompress the file")
-
-
-def open_error(e: OSError, path: Path) -> str:
-    """The reject message for an input that cannot be opened: the system's reason (permissions), or
-    for a compressed file whose bytes are not that format (``gzip.BadGzipFile`` and the like carry no
-    ``strerror``) what it is not and the fix."""
-    if e.strerror:
-        return f"cannot read ({e.strerror}); check permissions"
-    kind = {".gz": "gzip", ".zst": "zstd"}.get(path.suffix.lower())
-    if kind is None:
-        return f"cannot read ({e}); check the file"
-    return f"not a {kind} file ({e}); re-download or recompress it, or rename it without {path.suffix}"
 
 
 def shards_to_json(shards: list[Shard]) -> str:
